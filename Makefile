@@ -1,0 +1,41 @@
+# ragops: one entry point for running, testing and generating.
+#   make run    the local stack (see README)
+#   make test   everything CI checks: fmt, clippy, unit + integration tests, CRD drift, e2e
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+
+.PHONY: all build fmt fmt-check clippy unit-test crds crds-check test run run-operator chart
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit-test:
+	$(CARGO) test --workspace --exclude e2e
+
+# Regenerate the checked-in CRDs from the API types.
+crds:
+	$(CARGO) run -q --bin crdgen -- crds
+
+# Fail when crds/ differs from what the API types generate.
+crds-check:
+	$(CARGO) run -q --bin crdgen -- --check crds
+
+# The operator against whatever cluster KUBECONFIG points at (e.g. after `make cluster-up`).
+run-operator:
+	$(CARGO) run --bin rag-operator
+
+test: fmt-check clippy crds-check unit-test e2e
+
+-include rag-runtime/runtime.mk
+-include e2e/e2e.mk

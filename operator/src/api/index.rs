@@ -1,0 +1,229 @@
+//! `RagIndex`: what to index, where the vectors live, and which embedding model makes them.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::SecretKeyRef;
+
+/// A corpus, its vector store and its embedding model.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ragops.io",
+    version = "v1alpha1",
+    kind = "RagIndex",
+    plural = "ragindexes",
+    namespaced,
+    status = "RagIndexStatus",
+    shortname = "ragi",
+    category = "rag",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Collection", type_ = "string", json_path = ".status.activeCollection"),
+    printcolumn(name = "Documents", type_ = "integer", json_path = ".status.documents"),
+    printcolumn(name = "Chunks", type_ = "integer", json_path = ".status.chunks"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RagIndexSpec {
+    /// Where the vectors are stored: exactly one of `qdrant` or `embedded`.
+    pub vector_store: VectorStoreSpec,
+    /// The model that turns text into vectors.
+    pub embedding: EmbeddingSpec,
+    /// Similarity measure between vectors.
+    #[serde(default)]
+    pub distance: Distance,
+    /// How documents are cut into chunks before embedding.
+    #[serde(default)]
+    pub chunking: ChunkingSpec,
+    /// Where the documents come from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceSpec>,
+    /// Cron schedule for periodic re-ingestion (for example `0 3 * * *`); none means on change only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// What happens to the collection when the RagIndex is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// Exactly one vector store backend.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.qdrant) != has(self.embedded)").message("exactly one of vectorStore.qdrant or vectorStore.embedded must be set"))]
+pub struct VectorStoreSpec {
+    /// A Qdrant server, reached over gRPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qdrant: Option<QdrantSpec>,
+    /// Qdrant's in-process engine inside each runtime pod; for small corpora and development.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded: Option<EmbeddedSpec>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QdrantSpec {
+    /// gRPC URL of the Qdrant server, for example `http://qdrant.qdrant:6334`.
+    #[schemars(length(min = 1))]
+    pub url: String,
+    /// Secret key holding the Qdrant API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+    /// Collection alias queries read from; defaults to the RagIndex name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+}
+
+/// The embedded store has no settings; its data lives in the pod.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+pub struct EmbeddedSpec {}
+
+/// Embedding model provider.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingProvider {
+    /// Any OpenAI-compatible server: OpenAI, Azure, vLLM, Ollama, TEI.
+    Openai,
+    /// Built-in deterministic embedder that needs no network (development, tests).
+    #[default]
+    Local,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.provider != 'openai' || has(self.model)").message("embedding.model is required when provider is openai"))]
+pub struct EmbeddingSpec {
+    /// `openai` (any OpenAI-compatible server) or `local`.
+    pub provider: EmbeddingProvider,
+    /// Model name, for example `text-embedding-3-small`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Length of the vectors the model produces.
+    #[schemars(range(min = 1, max = 65536))]
+    pub dimensions: i32,
+    /// Base URL of the OpenAI-compatible API (ending in `/v1`); the provider default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Secret key holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+    /// Texts per embedding request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2048))]
+    pub batch_size: Option<i32>,
+}
+
+/// Similarity measure between vectors.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Distance {
+    #[default]
+    Cosine,
+    Dot,
+    Euclid,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.overlapChars < self.maxChars").message("chunking.overlapChars must be smaller than chunking.maxChars"))]
+pub struct ChunkingSpec {
+    /// Largest chunk, in characters.
+    #[serde(default = "default_max_chars")]
+    #[schemars(range(min = 50, max = 100000))]
+    pub max_chars: i32,
+    /// Characters shared by neighbouring chunks.
+    #[serde(default = "default_overlap_chars")]
+    #[schemars(range(min = 0))]
+    pub overlap_chars: i32,
+}
+
+impl Default for ChunkingSpec {
+    fn default() -> Self {
+        Self { max_chars: default_max_chars(), overlap_chars: default_overlap_chars() }
+    }
+}
+
+fn default_max_chars() -> i32 {
+    1000
+}
+
+fn default_overlap_chars() -> i32 {
+    150
+}
+
+/// One source of documents: exactly one of `configMap`, `url` or `persistentVolumeClaim`.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.configMap), has(self.url), has(self.persistentVolumeClaim)].filter(x, x).size() == 1").message("a source sets exactly one of configMap, url or persistentVolumeClaim"))]
+pub struct SourceSpec {
+    /// Every key of this ConfigMap is a document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapSource>,
+    /// A document fetched over HTTP(S).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Files under a path of a PersistentVolumeClaim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<PvcSource>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+pub struct ConfigMapSource {
+    /// Name of the ConfigMap in the same namespace.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PvcSource {
+    /// Name of the PersistentVolumeClaim in the same namespace.
+    #[schemars(length(min = 1))]
+    pub claim_name: String,
+    /// Directory inside the volume.
+    #[serde(default = "default_pvc_path")]
+    pub path: String,
+}
+
+fn default_pvc_path() -> String {
+    "/".into()
+}
+
+/// What happens to the collection when the RagIndex is deleted.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    /// Keep the collection.
+    #[default]
+    Retain,
+    /// Drop the collection.
+    Delete,
+}
+
+/// Observed state of a RagIndex.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RagIndexStatus {
+    /// `Pending`, `Indexing`, `Ready` or `Degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The collection the alias currently points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_collection: Option<String>,
+    /// Documents in the active collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<i64>,
+    /// Chunks (points) in the active collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<i64>,
+    /// When the active collection finished indexing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_indexed_at: Option<Time>,
+    /// Digest of the sources the active collection was built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Indexing`, `Degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,17 @@
+//! The `ragops.io/v1alpha1` API: what users write (`spec`) and what the operator reports (`status`).
+//!
+//! Field doc comments become `kubectl explain` text. Defaults live in the schema (the API server
+//! fills them in), so the operator never rewrites a spec and GitOps tools see no drift.
+
+mod common;
+mod index;
+mod pipeline;
+mod pipeline_status;
+
+pub use common::*;
+pub use index::*;
+pub use pipeline::*;
+pub use pipeline_status::*;
+
+/// API group of every ragops kind.
+pub const GROUP: &str = "ragops.io";

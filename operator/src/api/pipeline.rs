@@ -1,0 +1,370 @@
+//! `RagPipeline`: how questions are served over a RagIndex, and how changes roll out.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{RagPipelineStatus, SecretKeyRef};
+
+/// A RAG service over a RagIndex, shipped by blue-green rollouts.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ragops.io",
+    version = "v1alpha1",
+    kind = "RagPipeline",
+    namespaced,
+    status = "RagPipelineStatus",
+    shortname = "ragp",
+    category = "rag",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Active", type_ = "string", json_path = ".status.activeColor"),
+    printcolumn(name = "Revision", type_ = "string", json_path = ".status.activeRevision"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "Index", type_ = "string", json_path = ".spec.indexRef.name"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RagPipelineSpec {
+    /// The RagIndex (same namespace) this pipeline answers from.
+    pub index_ref: IndexRef,
+    /// The runtime pods.
+    #[serde(default)]
+    pub runtime: RuntimeSpec,
+    /// The model that writes answers.
+    #[serde(default)]
+    pub llm: LlmSpec,
+    /// How many chunks are retrieved per question.
+    #[serde(default)]
+    pub retrieval: RetrievalSpec,
+    /// Prompt overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<PromptSpec>,
+    /// Horizontal autoscaling of the active colour; fixed `runtime.replicas` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+    /// ServiceMonitor and PrometheusRule (only where the Prometheus Operator CRDs exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+    /// How a change is rolled out.
+    #[serde(default)]
+    pub rollout: RolloutSpec,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+pub struct IndexRef {
+    /// Name of the RagIndex.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeSpec {
+    /// Container image of rag-runtime.
+    #[serde(default = "default_image")]
+    #[schemars(length(min = 1))]
+    pub image: String,
+    /// Pods per colour when autoscaling is off.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: i32,
+    /// CPU and memory requests and limits of the runtime container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Extra environment variables of the runtime container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Scheduling overrides of the runtime pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template: Option<PodTemplateOverrides>,
+}
+
+impl Default for RuntimeSpec {
+    fn default() -> Self {
+        Self { image: default_image(), replicas: default_replicas(), resources: None, env: vec![], pod_template: None }
+    }
+}
+
+fn default_image() -> String {
+    "ghcr.io/ragops/rag-runtime:0.1.0".into()
+}
+
+fn default_replicas() -> i32 {
+    2
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateOverrides {
+    /// Node labels the pods must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Node and pod affinity of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+}
+
+/// Who writes the answer.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProvider {
+    /// Any OpenAI-compatible chat completions server.
+    Openai,
+    /// Answer with the retrieved passages; no model, no network.
+    #[default]
+    Extractive,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.provider != 'openai' || has(self.model)").message("llm.model is required when provider is openai"))]
+pub struct LlmSpec {
+    /// `openai` (any OpenAI-compatible server) or `extractive`.
+    #[serde(default)]
+    pub provider: LlmProvider,
+    /// Model name, for example `gpt-4o-mini`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Base URL of the OpenAI-compatible API (ending in `/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Secret key holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    /// Upper bound of tokens in an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<i32>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrievalSpec {
+    /// Chunks retrieved per question.
+    #[serde(default = "default_top_k")]
+    #[schemars(range(min = 1, max = 100))]
+    pub top_k: i32,
+    /// Chunks scoring below this are not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f64>,
+}
+
+impl Default for RetrievalSpec {
+    fn default() -> Self {
+        Self { top_k: default_top_k(), score_threshold: None }
+    }
+}
+
+fn default_top_k() -> i32 {
+    5
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+pub struct PromptSpec {
+    /// System message sent to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// User message template; `{context}` and `{question}` are replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas").field_path(".minReplicas"))]
+pub struct AutoscalingSpec {
+    /// Fewest pods of the active colour.
+    #[schemars(range(min = 1))]
+    pub min_replicas: i32,
+    /// Most pods of the active colour.
+    #[schemars(range(min = 1))]
+    pub max_replicas: i32,
+    /// Average CPU utilisation (percent of requests) to aim for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization: Option<i32>,
+    /// Average in-flight requests per pod to aim for (needs a custom metrics adapter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub target_in_flight_requests: Option<i32>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// A ServiceMonitor for the runtime's /metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_monitor: Option<ServiceMonitorSpec>,
+    /// A PrometheusRule with the pipeline's alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsSpec>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceMonitorSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Scrape interval, for example `30s`.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// Labels the Prometheus instance selects ServiceMonitors by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_interval() -> String {
+    "30s".into()
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertsSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Alert when the share of 5xx answers exceeds this.
+    #[serde(default = "default_error_ratio")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub error_ratio: f64,
+    /// Alert when the 95th percentile of query latency exceeds this.
+    #[serde(default = "default_p95")]
+    #[schemars(range(min = 0.0))]
+    pub p95_latency_seconds: f64,
+}
+
+fn default_error_ratio() -> f64 {
+    0.05
+}
+
+fn default_p95() -> f64 {
+    2.0
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Switch traffic as soon as the new colour is healthy; when false, wait for the
+    /// `ragops.io/promote` annotation.
+    #[serde(default = "default_true")]
+    pub auto_promote: bool,
+    /// The HTTP check every new pod must pass before promotion.
+    #[serde(default)]
+    pub health_check: HealthCheckSpec,
+    /// Golden questions the new colour must answer before promotion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smoke_queries: Vec<SmokeQuery>,
+    /// A rollout not promoted within this many seconds fails; the old colour keeps traffic.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(range(min = 10))]
+    pub progress_deadline_seconds: i32,
+    /// Seconds the old colour keeps running after a cutover, for in-flight requests and rollback.
+    #[serde(default = "default_scale_down_delay")]
+    #[schemars(range(min = 0))]
+    pub scale_down_delay_seconds: i32,
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        Self {
+            auto_promote: true,
+            health_check: HealthCheckSpec::default(),
+            smoke_queries: vec![],
+            progress_deadline_seconds: default_progress_deadline(),
+            scale_down_delay_seconds: default_scale_down_delay(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_progress_deadline() -> i32 {
+    600
+}
+
+fn default_scale_down_delay() -> i32 {
+    30
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckSpec {
+    /// HTTP path probed on every new pod.
+    #[serde(default = "default_health_path")]
+    #[schemars(regex(pattern = r"^/"))]
+    pub path: String,
+    /// Seconds between probes.
+    #[serde(default = "default_period")]
+    #[schemars(range(min = 1, max = 300))]
+    pub period_seconds: i32,
+    /// Consecutive successful probes needed.
+    #[serde(default = "default_success_threshold")]
+    #[schemars(range(min = 1, max = 100))]
+    pub success_threshold: i32,
+    /// Consecutive failed probes that fail the rollout.
+    #[serde(default = "default_failure_threshold")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: i32,
+    /// Seconds one probe may take.
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 1, max = 60))]
+    pub timeout_seconds: i32,
+}
+
+impl Default for HealthCheckSpec {
+    fn default() -> Self {
+        Self {
+            path: default_health_path(),
+            period_seconds: default_period(),
+            success_threshold: default_success_threshold(),
+            failure_threshold: default_failure_threshold(),
+            timeout_seconds: default_timeout(),
+        }
+    }
+}
+
+fn default_health_path() -> String {
+    "/readyz".into()
+}
+
+fn default_period() -> i32 {
+    2
+}
+
+fn default_success_threshold() -> i32 {
+    3
+}
+
+fn default_failure_threshold() -> i32 {
+    3
+}
+
+fn default_timeout() -> i32 {
+    2
+}
+
+/// A golden question for the retrieval-quality gate.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SmokeQuery {
+    /// The question.
+    #[schemars(length(min = 1))]
+    pub query: String,
+    /// Document ids that must be among the top K sources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_source_ids: Vec<String>,
+    /// The best source must score at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f64>,
+}

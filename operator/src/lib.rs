@@ -1,0 +1,6 @@
+//! rag-operator: runs RAG pipelines on Kubernetes as `RagIndex` and `RagPipeline` resources and ships
+//! every change to a pipeline as a blue-green rollout.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod crds;
