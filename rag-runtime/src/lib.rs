@@ -1,7 +1,26 @@
 //! rag-runtime: the RAG HTTP service and ingest CLI that every RagPipeline pod and RagIndex Job runs.
 //!
 //! With the `server` feature off only [`config`] is compiled: the one schema of the runtime's YAML
-//! configuration, shared with the operator that renders it.
+//! configuration, shared with the operator that renders it. With it on, a question flows
+//! `server` → [`rag::Rag`] (embed the question, search the [`store::VectorStore`], hand the passages
+//! to a [`generate::Generator`]) → JSON or SSE; documents flow [`ingest`] → [`chunk`] → [`embed`] →
+//! [`store`].
 #![forbid(unsafe_code)]
 
 pub mod config;
+
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod store;
+
+
+/// Installs ring as the process-wide rustls crypto provider.
+///
+/// Several crates in the dependency graph enable rustls with different backends; without an
+/// explicit choice the first TLS client panics. Safe to call more than once.
+#[cfg(feature = "server")]
+pub fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
