@@ -3,4 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod conditions;
+pub mod context;
 pub mod crds;
+pub mod error;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod telemetry;

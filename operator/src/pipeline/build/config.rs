@@ -1,0 +1,128 @@
+//! The runtime's YAML config, and the ConfigMap `<name>-config` that carries it.
+//!
+//! Every config version lives under its own key, named by its hash, and each Deployment mounts
+//! only its own key. So an old colour's pods keep reading the config they were started with, even
+//! when they restart in the middle of a rollout.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use rag_runtime::config::{
+    self as rc, ChunkingConfig, Collection, EmbeddedConfig, EmbeddingConfig, LlmConfig, PromptConfig,
+    QdrantConfig, RetrievalConfig, RuntimeConfig, ServerConfig, VectorStoreConfig,
+};
+use sha2::{Digest, Sha256};
+
+use super::{RUNTIME_PORT, Validated, config_map_name};
+use crate::api::{Distance, EmbeddingProvider, LlmProvider};
+
+/// Directory of the embedded store inside a runtime pod.
+pub const DATA_DIR: &str = "/data";
+
+/// The runtime configuration the pipeline's pods run with.
+pub fn runtime_config(v: &Validated) -> RuntimeConfig {
+    let spec = &v.pipeline.spec;
+    let index = &v.index.spec;
+    let index_name = kube::ResourceExt::name_any(&v.index);
+    let (vector_store, collection) = match &index.vector_store.qdrant {
+        Some(q) => (
+            VectorStoreConfig::Qdrant(QdrantConfig { url: q.url.clone() }),
+            q.collection.clone().unwrap_or(index_name),
+        ),
+        None => (VectorStoreConfig::Embedded(EmbeddedConfig { data_dir: DATA_DIR.into() }), index_name),
+    };
+    let embedding = &index.embedding;
+    RuntimeConfig {
+        server: ServerConfig { listen: format!("0.0.0.0:{RUNTIME_PORT}"), ..ServerConfig::default() },
+        vector_store,
+        collection: Collection(collection),
+        distance: match index.distance {
+            Distance::Cosine => rc::Distance::Cosine,
+            Distance::Dot => rc::Distance::Dot,
+            Distance::Euclid => rc::Distance::Euclid,
+        },
+        embedding: EmbeddingConfig {
+            provider: match embedding.provider {
+                EmbeddingProvider::Openai => rc::EmbeddingProvider::Openai,
+                EmbeddingProvider::Local => rc::EmbeddingProvider::Local,
+            },
+            model: embedding.model.clone().unwrap_or_else(|| EmbeddingConfig::default().model),
+            dimensions: u32::try_from(embedding.dimensions).unwrap_or(1),
+            endpoint: embedding.endpoint.clone(),
+            batch_size: embedding.batch_size.and_then(|b| usize::try_from(b).ok()).unwrap_or(64),
+        },
+        chunking: ChunkingConfig {
+            max_chars: usize::try_from(index.chunking.max_chars).unwrap_or(1000),
+            overlap_chars: usize::try_from(index.chunking.overlap_chars).unwrap_or(0),
+        },
+        retrieval: RetrievalConfig {
+            top_k: u32::try_from(spec.retrieval.top_k).unwrap_or(5),
+            score_threshold: spec.retrieval.score_threshold.map(|s| s as f32),
+            hybrid: true,
+        },
+        llm: LlmConfig {
+            provider: match spec.llm.provider {
+                LlmProvider::Openai => rc::LlmProvider::Openai,
+                LlmProvider::Extractive => rc::LlmProvider::Extractive,
+            },
+            model: spec.llm.model.clone().unwrap_or_default(),
+            endpoint: spec.llm.endpoint.clone(),
+            temperature: spec.llm.temperature.map(|t| t as f32),
+            max_tokens: spec.llm.max_tokens.and_then(|t| u32::try_from(t).ok()),
+        },
+        prompt: spec
+            .prompt
+            .as_ref()
+            .map(|p| PromptConfig { system: p.system.clone(), template: p.template.clone() })
+            .unwrap_or_default(),
+    }
+}
+
+/// Key of a config version in the ConfigMap: `config-<hash>.yaml`.
+pub fn config_key(yaml: &str) -> String {
+    let digest = Sha256::digest(yaml.as_bytes());
+    let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    format!("config-{hex}.yaml")
+}
+
+/// The ConfigMap with every config version still referenced (`keys`: key → YAML).
+pub fn config_map(v: &Validated, keys: BTreeMap<String, String>) -> ConfigMap {
+    ConfigMap { metadata: v.meta(config_map_name(&v.name())), data: Some(keys), ..ConfigMap::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{INDEX, PIPELINE, validated, validated_with};
+    use super::*;
+
+    #[test]
+    fn renders_the_index_and_pipeline_into_one_valid_config() {
+        let config = runtime_config(&validated());
+        config.validate().unwrap();
+        assert_eq!(config.collection.0, "handbook");
+        assert_eq!(config.vector_store, VectorStoreConfig::Qdrant(QdrantConfig { url: "http://qdrant:6334".into() }));
+        assert_eq!(config.embedding.dimensions, 1536);
+        assert_eq!(config.llm.model, "gpt-4o-mini");
+        assert_eq!(config.retrieval.top_k, 4);
+        assert_eq!(config.server.listen, "0.0.0.0:8080");
+        // The YAML the pods read parses back to the same config.
+        assert_eq!(RuntimeConfig::from_yaml(&config.to_yaml()).unwrap(), config);
+    }
+
+    #[test]
+    fn embedded_store_lives_in_the_pod_data_dir() {
+        let index = INDEX.replace(
+            r#"{ qdrant: { url: "http://qdrant:6334", apiKeySecretRef: { name: qdrant } } }"#,
+            "{ embedded: {} }",
+        );
+        let config = runtime_config(&validated_with(PIPELINE, &index));
+        assert_eq!(config.vector_store, VectorStoreConfig::Embedded(EmbeddedConfig { data_dir: DATA_DIR.into() }));
+    }
+
+    #[test]
+    fn config_key_follows_the_content() {
+        assert_eq!(config_key("a: 1"), config_key("a: 1"));
+        assert_ne!(config_key("a: 1"), config_key("a: 2"));
+        assert!(config_key("a: 1").starts_with("config-") && config_key("a: 1").ends_with(".yaml"));
+    }
+}

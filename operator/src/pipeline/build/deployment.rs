@@ -1,0 +1,227 @@
+//! The runtime Deployments `<name>-blue` and `<name>-green`, and the revision of their pods.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecretKeySelector, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rag_runtime::config::{EMBEDDING_API_KEY_ENV, LLM_API_KEY_ENV, QDRANT_API_KEY_ENV};
+use sha2::{Digest, Sha256};
+
+use super::config::DATA_DIR;
+use super::{CONFIG_DIR, COLOR_LABEL, REVISION_LABEL, RUNTIME_PORT, Validated, config_map_name, deployment_name};
+use crate::api::{Color, SecretKeyRef};
+
+/// The pod template of the desired revision, before it is labelled with its colour and revision.
+/// `config_key` is the ConfigMap key of the config it runs with.
+pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
+    let runtime = &v.pipeline.spec.runtime;
+    let config_path = format!("{CONFIG_DIR}/config.yaml");
+    let probe = |path: &str| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(5),
+        ..Probe::default()
+    };
+    let mount = |name: &str, path: &str, read_only| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(read_only),
+        ..VolumeMount::default()
+    };
+    let container = Container {
+        name: "runtime".into(),
+        image: Some(runtime.image.clone()),
+        args: Some(
+            ["serve", "--config", &config_path, "--listen", &format!("0.0.0.0:{RUNTIME_PORT}"), "--data-dir", DATA_DIR]
+                .map(String::from)
+                .to_vec(),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: RUNTIME_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(env(v)).filter(|e| !e.is_empty()),
+        resources: runtime.resources.clone(),
+        readiness_probe: Some(probe("/readyz")),
+        liveness_probe: Some(Probe { failure_threshold: Some(6), ..probe("/healthz") }),
+        volume_mounts: Some(vec![mount("config", CONFIG_DIR, true), mount("data", DATA_DIR, false), mount("tmp", "/tmp", false)]),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    let empty_dir = |name: &str| Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    };
+    let overrides = runtime.pod_template.clone().unwrap_or_default();
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta { labels: Some(v.labels()), ..ObjectMeta::default() }),
+        spec: Some(PodSpec {
+            containers: vec![container],
+            volumes: Some(vec![
+                Volume {
+                    name: "config".into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map_name(&v.name()),
+                        items: Some(vec![KeyToPath { key: config_key.into(), path: "config.yaml".into(), mode: None }]),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                empty_dir("data"),
+                empty_dir("tmp"),
+            ]),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(65532),
+                run_as_group: Some(65532),
+                fs_group: Some(65532),
+                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                ..PodSecurityContext::default()
+            }),
+            // The runtime drains in-flight requests on SIGTERM within its own grace period.
+            termination_grace_period_seconds: Some(30),
+            automount_service_account_token: Some(false),
+            node_selector: Some(overrides.node_selector).filter(|m| !m.is_empty()),
+            tolerations: Some(overrides.tolerations).filter(|t| !t.is_empty()),
+            affinity: overrides.affinity,
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// Secrets as environment variables (never in the config), then the user's own variables.
+fn env(v: &Validated) -> Vec<EnvVar> {
+    let from_secret = |name: &str, r: &SecretKeyRef| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector { name: r.name.clone(), key: r.key.clone(), optional: None }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    let index = &v.index.spec;
+    let secrets = [
+        (EMBEDDING_API_KEY_ENV, index.embedding.api_key_secret_ref.as_ref()),
+        (LLM_API_KEY_ENV, v.pipeline.spec.llm.api_key_secret_ref.as_ref()),
+        (QDRANT_API_KEY_ENV, index.vector_store.qdrant.as_ref().and_then(|q| q.api_key_secret_ref.as_ref())),
+    ];
+    let mut env: Vec<EnvVar> = secrets.into_iter().filter_map(|(n, r)| r.map(|r| from_secret(n, r))).collect();
+    env.extend(v.pipeline.spec.runtime.env.iter().cloned());
+    env
+}
+
+/// Revision of a pod template: a short hash of everything that reaches the pods.
+pub fn revision(template: &PodTemplateSpec) -> String {
+    let json = serde_json::to_vec(template).expect("a pod template always serialises");
+    Sha256::digest(json).iter().take(5).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Deployment of `color`, running `template` (of `revision`) with `replicas` pods.
+pub fn deployment(v: &Validated, color: Color, replicas: i32, template: &PodTemplateSpec, revision: &str) -> Deployment {
+    let tag = |labels: Option<BTreeMap<String, String>>| {
+        let mut labels = labels.unwrap_or_default();
+        labels.insert(COLOR_LABEL.into(), color.to_string());
+        labels.insert(REVISION_LABEL.into(), revision.into());
+        Some(labels)
+    };
+    let mut template = template.clone();
+    let mut pod_meta = template.metadata.take().unwrap_or_default();
+    pod_meta.labels = tag(pod_meta.labels);
+    template.metadata = Some(pod_meta);
+    let mut meta = v.meta(deployment_name(&v.name(), color));
+    meta.labels = tag(meta.labels);
+    Deployment {
+        metadata: meta,
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(v.selector(color)), ..LabelSelector::default() },
+            template,
+            // Within a colour, never go below the requested count while pods are replaced.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::String("25%".into())),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            revision_history_limit: Some(3),
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::validated;
+    use super::*;
+
+    #[test]
+    fn pods_are_locked_down_and_get_secrets_from_env() {
+        let t = pod_template(&validated(), "config-abc.yaml");
+        let spec = t.spec.unwrap();
+        let c = &spec.containers[0];
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.capabilities.as_ref().unwrap().drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(spec.security_context.unwrap().seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let env: Vec<_> = c.env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(env, [LLM_API_KEY_ENV, QDRANT_API_KEY_ENV]);
+        let llm = &c.env.as_ref().unwrap()[0];
+        let secret = llm.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+        assert_eq!((secret.name.as_str(), secret.key.as_str()), ("llm", "token"));
+        let items = spec.volumes.unwrap()[0].config_map.as_ref().unwrap().items.clone().unwrap();
+        assert_eq!(items[0].key, "config-abc.yaml");
+    }
+
+    #[test]
+    fn revision_changes_with_anything_that_reaches_the_pods() {
+        let v = validated();
+        let base = revision(&pod_template(&v, "config-a.yaml"));
+        assert_eq!(base, revision(&pod_template(&v, "config-a.yaml")));
+        assert_ne!(base, revision(&pod_template(&v, "config-b.yaml")));
+        let mut other = v.clone();
+        other.pipeline.spec.runtime.image = "rag-runtime:next".into();
+        assert_ne!(base, revision(&pod_template(&other, "config-a.yaml")));
+        // Replicas do not reach the template: scaling is not a rollout.
+        let mut scaled = v.clone();
+        scaled.pipeline.spec.runtime.replicas = 7;
+        assert_eq!(base, revision(&pod_template(&scaled, "config-a.yaml")));
+    }
+
+    #[test]
+    fn deployment_selects_its_colour_and_is_owned() {
+        let v = validated();
+        let t = pod_template(&v, "config-a.yaml");
+        let d = deployment(&v, Color::Green, 3, &t, "r1");
+        assert_eq!(d.metadata.name.as_deref(), Some("docs-green"));
+        let spec = d.spec.unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        let selector = spec.selector.match_labels.unwrap();
+        assert_eq!(selector.get(COLOR_LABEL).map(String::as_str), Some("green"));
+        assert!(!selector.contains_key(REVISION_LABEL), "selectors are immutable; the revision must stay out");
+        let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
+        assert!(selector.iter().all(|(k, val)| pod_labels.get(k) == Some(val)));
+        assert_eq!(pod_labels.get(REVISION_LABEL).map(String::as_str), Some("r1"));
+        let owner = &d.metadata.owner_references.unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.controller), ("RagPipeline", Some(true)));
+    }
+}

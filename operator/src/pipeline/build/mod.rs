@@ -1,0 +1,131 @@
+//! Desired children of a RagPipeline, built by pure functions from the validated pipeline.
+//!
+//! Nothing here talks to the API server or reads a clock: given the same pipeline, RagIndex and
+//! observed config keys, the same objects come out, which is what the unit tests pin down.
+
+mod config;
+mod deployment;
+mod hpa;
+mod pdb;
+mod service;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::{Resource, ResourceExt};
+
+use crate::api::{Color, RagIndex, RagPipeline};
+
+pub use config::{config_key, config_map, runtime_config};
+pub use deployment::{deployment, pod_template, revision};
+pub use hpa::hpa;
+pub use pdb::pdb;
+pub use service::{SERVICE_PORT, active_service, preview_service};
+
+/// Label carrying the pipeline name on every child and pod.
+pub const PIPELINE_LABEL: &str = "ragops.io/pipeline";
+/// Label telling the two Deployments (and their pods) apart.
+pub const COLOR_LABEL: &str = "ragops.io/color";
+/// Label with the revision a Deployment's pods run.
+pub const REVISION_LABEL: &str = "ragops.io/revision";
+/// Port the runtime listens on in every pod.
+pub const RUNTIME_PORT: i32 = 8080;
+/// Where the runtime config is mounted.
+pub const CONFIG_DIR: &str = "/etc/ragops";
+
+/// A RagPipeline together with what it references, checked and ready to build from.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    pub pipeline: RagPipeline,
+    pub index: RagIndex,
+}
+
+impl Validated {
+    pub fn name(&self) -> String {
+        self.pipeline.name_any()
+    }
+
+    pub fn namespace(&self) -> String {
+        self.pipeline.namespace().unwrap_or_default()
+    }
+
+    fn owner(&self) -> OwnerReference {
+        self.pipeline.controller_owner_ref(&()).expect("a stored RagPipeline has a name and uid")
+    }
+
+    /// Labels every child carries.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let name = self.name();
+        BTreeMap::from([
+            ("app.kubernetes.io/name".into(), "rag-runtime".into()),
+            ("app.kubernetes.io/instance".into(), name.clone()),
+            ("app.kubernetes.io/component".into(), "runtime".into()),
+            ("app.kubernetes.io/managed-by".into(), "ragops".into()),
+            (PIPELINE_LABEL.into(), name),
+        ])
+    }
+
+    /// Selector of one colour's pods.
+    pub fn selector(&self, color: Color) -> BTreeMap<String, String> {
+        BTreeMap::from([(PIPELINE_LABEL.into(), self.name()), (COLOR_LABEL.into(), color.to_string())])
+    }
+
+    /// Metadata of a child called `name`, owned by the pipeline.
+    fn meta(&self, name: String) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace()),
+            labels: Some(self.labels()),
+            owner_references: Some(vec![self.owner()]),
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+pub fn deployment_name(pipeline: &str, color: Color) -> String {
+    format!("{pipeline}-{color}")
+}
+
+pub fn config_map_name(pipeline: &str) -> String {
+    format!("{pipeline}-config")
+}
+
+pub fn preview_service_name(pipeline: &str) -> String {
+    format!("{pipeline}-preview")
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Validated;
+    use crate::api::{RagIndex, RagPipeline};
+
+    pub const PIPELINE: &str = r#"
+apiVersion: ragops.io/v1alpha1
+kind: RagPipeline
+metadata: { name: docs, namespace: team-a, uid: 1f0c9a52-0000-4000-8000-000000000001, generation: 3 }
+spec:
+  indexRef: { name: handbook }
+  runtime: { image: "rag-runtime:test", replicas: 2 }
+  llm: { provider: openai, model: gpt-4o-mini, apiKeySecretRef: { name: llm, key: token } }
+  retrieval: { topK: 4 }
+"#;
+
+    pub const INDEX: &str = r#"
+apiVersion: ragops.io/v1alpha1
+kind: RagIndex
+metadata: { name: handbook, namespace: team-a }
+spec:
+  vectorStore: { qdrant: { url: "http://qdrant:6334", apiKeySecretRef: { name: qdrant } } }
+  embedding: { provider: openai, model: text-embedding-3-small, dimensions: 1536 }
+"#;
+
+    pub fn validated() -> Validated {
+        validated_with(PIPELINE, INDEX)
+    }
+
+    pub fn validated_with(pipeline: &str, index: &str) -> Validated {
+        let pipeline: RagPipeline = serde_yaml::from_str(pipeline).unwrap();
+        let index: RagIndex = serde_yaml::from_str(index).unwrap();
+        Validated { pipeline, index }
+    }
+}

@@ -1,0 +1,126 @@
+//! The gate a new colour passes before it gets traffic: an HTTP probe of every new pod, then (once
+//! the probes have passed often enough) the smoke queries, a retrieval-quality check.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::rollout::ProbeOutcome;
+use crate::api::{HealthCheckSpec, SmokeQuery};
+
+/// What to check, against which pods.
+pub struct CheckRequest<'a> {
+    pub pods: &'a [SocketAddr],
+    pub health: &'a HealthCheckSpec,
+    /// Smoke queries to run after the probe passes, with the pipeline's topK.
+    pub smoke: Option<(&'a [SmokeQuery], i32)>,
+}
+
+#[async_trait::async_trait]
+pub trait HealthChecker: Send + Sync {
+    async fn check(&self, request: CheckRequest<'_>) -> ProbeOutcome;
+}
+
+/// Probes pods over plain HTTP on their pod IPs.
+#[derive(Clone, Default)]
+pub struct HttpHealthChecker {
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct QueryAnswer {
+    sources: Vec<Source>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Source {
+    document_id: String,
+    score: f64,
+}
+
+impl HttpHealthChecker {
+    pub fn new() -> Self {
+        Self { client: reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client always builds") }
+    }
+
+    async fn probe(&self, pod: SocketAddr, path: &str, timeout: Duration) -> Result<(), String> {
+        let url = format!("http://{pod}{path}");
+        match self.client.get(&url).timeout(timeout).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("{url} answered {}", r.status())),
+            Err(e) if e.is_timeout() => Err(format!("{url} did not answer within {}s", timeout.as_secs())),
+            Err(e) => Err(format!("{url}: {}", root_cause(&e))),
+        }
+    }
+
+    async fn smoke(&self, pod: SocketAddr, query: &SmokeQuery, top_k: i32, timeout: Duration) -> Result<(), String> {
+        let url = format!("http://{pod}/v1/query");
+        let response = self
+            .client
+            .post(&url)
+            .timeout(timeout)
+            .json(&json!({ "query": query.query, "topK": top_k }))
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", root_cause(&e)))?;
+        if !response.status().is_success() {
+            return Err(format!("query {:?} answered {}", query.query, response.status()));
+        }
+        let answer: QueryAnswer = response.json().await.map_err(|e| format!("query {:?}: {e}", query.query))?;
+        judge(query, top_k, &answer.sources)
+    }
+}
+
+/// Whether an answer's sources satisfy a smoke query.
+fn judge(query: &SmokeQuery, top_k: i32, sources: &[Source]) -> Result<(), String> {
+    let top: Vec<&str> = sources.iter().take(usize::try_from(top_k).unwrap_or(0)).map(|s| s.document_id.as_str()).collect();
+    if let Some(missing) = query.expect_source_ids.iter().find(|id| !top.contains(&id.as_str())) {
+        return Err(format!("query {:?}: {missing:?} not in the top {top_k} sources {top:?}", query.query));
+    }
+    if let Some(min) = query.min_score {
+        let best = sources.first().map_or(f64::NEG_INFINITY, |s| s.score);
+        if best < min {
+            return Err(format!("query {:?}: best score {best} is below {min}", query.query));
+        }
+    }
+    Ok(())
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[async_trait::async_trait]
+impl HealthChecker for HttpHealthChecker {
+    async fn check(&self, request: CheckRequest<'_>) -> ProbeOutcome {
+        if request.pods.is_empty() {
+            return ProbeOutcome::Unhealthy("no ready pods to probe".into());
+        }
+        let timeout = Duration::from_secs(u64::try_from(request.health.timeout_seconds.max(1)).unwrap_or(1));
+        let probes = request.pods.iter().map(|pod| self.probe(*pod, &request.health.path, timeout));
+        if let Some(err) = futures::future::join_all(probes).await.into_iter().find_map(Result::err) {
+            return ProbeOutcome::Unhealthy(err);
+        }
+        if let Some((queries, top_k)) = request.smoke {
+            // Smoke queries may embed and generate: give them more time than a probe.
+            let timeout = timeout.max(Duration::from_secs(30));
+            for query in queries {
+                if let Err(err) = self.smoke(request.pods[0], query, top_k, timeout).await {
+                    return ProbeOutcome::SmokeFailed(err);
+                }
+            }
+        }
+        ProbeOutcome::Healthy
+    }
+}
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;

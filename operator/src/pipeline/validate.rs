@@ -1,0 +1,107 @@
+//! Dereference and validate: fetch what a RagPipeline refers to and check what only the operator
+//! can see (the schema and CEL rules have already checked the rest). Problems the user must fix
+//! become a [`UserError`] naming the field; API failures stay errors and are retried.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+
+use super::build::Validated;
+use crate::api::{RagIndex, RagPipeline, SecretKeyRef};
+
+/// Something in the spec the operator cannot serve until the user changes it (or creates what it
+/// names).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("spec.indexRef.name: RagIndex {0:?} not found in this namespace")]
+    IndexNotFound(String),
+    #[error("{field}: Secret {name:?} not found in this namespace")]
+    SecretNotFound { field: &'static str, name: String },
+    #[error("{field}: Secret {name:?} has no key {key:?}")]
+    SecretKeyMissing { field: &'static str, name: String, key: String },
+}
+
+impl UserError {
+    /// Condition and Event reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UserError::IndexNotFound(_) => "IndexNotFound",
+            UserError::SecretNotFound { .. } => "SecretNotFound",
+            UserError::SecretKeyMissing { .. } => "SecretKeyMissing",
+        }
+    }
+}
+
+/// Every Secret key the pods will read, with the field that names it.
+pub fn secret_refs<'a>(pipeline: &'a RagPipeline, index: &'a RagIndex) -> Vec<(&'static str, &'a SecretKeyRef)> {
+    let refs = [
+        ("spec.llm.apiKeySecretRef", pipeline.spec.llm.api_key_secret_ref.as_ref()),
+        ("RagIndex spec.embedding.apiKeySecretRef", index.spec.embedding.api_key_secret_ref.as_ref()),
+        (
+            "RagIndex spec.vectorStore.qdrant.apiKeySecretRef",
+            index.spec.vector_store.qdrant.as_ref().and_then(|q| q.api_key_secret_ref.as_ref()),
+        ),
+    ];
+    refs.into_iter().filter_map(|(field, r)| r.map(|r| (field, r))).collect()
+}
+
+/// Checks one reference against the Secret found (or not) under its name.
+pub fn check_secret(field: &'static str, r: &SecretKeyRef, found: Option<&Secret>) -> Result<(), UserError> {
+    let secret = found.ok_or_else(|| UserError::SecretNotFound { field, name: r.name.clone() })?;
+    let has_key = secret.data.as_ref().is_some_and(|d| d.contains_key(&r.key))
+        || secret.string_data.as_ref().is_some_and(|d| d.contains_key(&r.key));
+    if has_key {
+        Ok(())
+    } else {
+        Err(UserError::SecretKeyMissing { field, name: r.name.clone(), key: r.key.clone() })
+    }
+}
+
+pub async fn dereference(client: &Client, pipeline: &RagPipeline) -> Result<Result<Validated, UserError>, kube::Error> {
+    let ns = pipeline.namespace().unwrap_or_default();
+    let index_name = &pipeline.spec.index_ref.name;
+    let Some(index) = Api::<RagIndex>::namespaced(client.clone(), &ns).get_opt(index_name).await? else {
+        return Ok(Err(UserError::IndexNotFound(index_name.clone())));
+    };
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    for (field, r) in secret_refs(pipeline, &index) {
+        if let Err(e) = check_secret(field, r, secrets.get_opt(&r.name).await?.as_ref()) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(Validated { pipeline: pipeline.clone(), index }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+
+    use super::super::build::fixtures::validated;
+    use super::*;
+
+    #[test]
+    fn finds_every_secret_the_pods_read() {
+        let v = validated();
+        let fields: Vec<_> = secret_refs(&v.pipeline, &v.index).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["spec.llm.apiKeySecretRef", "RagIndex spec.vectorStore.qdrant.apiKeySecretRef"]);
+    }
+
+    #[test]
+    fn secret_errors_name_the_field_and_key() {
+        let r = SecretKeyRef { name: "llm".into(), key: "token".into() };
+        let field = "spec.llm.apiKeySecretRef";
+        let missing = check_secret(field, &r, None).unwrap_err();
+        assert_eq!(missing.reason(), "SecretNotFound");
+        assert!(missing.to_string().starts_with(field));
+        let wrong_key = Secret {
+            data: Some(BTreeMap::from([("other".into(), ByteString(vec![1]))])),
+            ..Secret::default()
+        };
+        let err = check_secret(field, &r, Some(&wrong_key)).unwrap_err();
+        assert_eq!(err.to_string(), r#"spec.llm.apiKeySecretRef: Secret "llm" has no key "token""#);
+        let good = Secret { data: Some(BTreeMap::from([("token".into(), ByteString(vec![1]))])), ..Secret::default() };
+        assert_eq!(check_secret(field, &r, Some(&good)), Ok(()));
+    }
+}
