@@ -21,8 +21,17 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, metrics: Arc<Metrics>, health: Arc<dyn HealthChecker>) -> Self {
-        let reporter = Reporter { controller: "ragops".into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics, health, failures: Mutex::default() }
+        let reporter = Reporter {
+            controller: "ragops".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            health,
+            failures: Mutex::default(),
+        }
     }
 
     /// Exponential backoff per object: 1s, 2s, 4s … capped at 5 minutes.
@@ -48,7 +57,9 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let secs: Vec<u64> = [1, 2, 3, 9, 10, 40].map(|n| backoff_delay(n).as_secs()).to_vec();
+        let secs: Vec<u64> = [1, 2, 3, 9, 10, 40]
+            .map(|n| backoff_delay(n).as_secs())
+            .to_vec();
         assert_eq!(secs, [1, 2, 4, 256, 300, 300]);
     }
 }

@@ -34,17 +34,29 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     telemetry::init(args.log_format);
 
-    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("binding {}", args.metrics_addr))?;
-    let app = server::router(ServerState { metrics: metrics.clone(), ready: ready.clone() });
+    let app = server::router(ServerState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let ctx = Arc::new(Context::new(client, metrics, Arc::new(HttpHealthChecker::new())));
-    tracing::info!(namespace = args.namespace.as_deref().unwrap_or("*"), "starting the RagPipeline controller");
+    let ctx = Arc::new(Context::new(
+        client,
+        metrics,
+        Arc::new(HttpHealthChecker::new()),
+    ));
+    tracing::info!(
+        namespace = args.namespace.as_deref().unwrap_or("*"),
+        "starting the RagPipeline controller"
+    );
     ready.store(true, Ordering::Relaxed);
     pipeline::run(ctx, args.namespace.as_deref()).await;
     tracing::info!("shut down");

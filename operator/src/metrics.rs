@@ -1,6 +1,8 @@
 //! The operator's own Prometheus metrics, served on `/metrics`.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -14,31 +16,55 @@ impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
         let reconciliations = IntCounterVec::new(
-            Opts::new("ragops_reconciliations_total", "Reconciliations by kind and result"),
+            Opts::new(
+                "ragops_reconciliations_total",
+                "Reconciliations by kind and result",
+            ),
             &["kind", "result"],
         )
         .expect("valid metric");
         let failures = IntCounterVec::new(
-            Opts::new("ragops_reconcile_errors_total", "Failed reconciliations by kind and error category"),
+            Opts::new(
+                "ragops_reconcile_errors_total",
+                "Failed reconciliations by kind and error category",
+            ),
             &["kind", "category"],
         )
         .expect("valid metric");
         let duration = HistogramVec::new(
-            HistogramOpts::new("ragops_reconcile_duration_seconds", "Duration of reconciliations")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "ragops_reconcile_duration_seconds",
+                "Duration of reconciliations",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["kind"],
         )
         .expect("valid metric");
         let rollouts = IntCounterVec::new(
-            Opts::new("ragops_rollouts_total", "Finished blue-green rollouts by outcome"),
+            Opts::new(
+                "ragops_rollouts_total",
+                "Finished blue-green rollouts by outcome",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
         for c in [&reconciliations, &failures, &rollouts] {
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
         }
-        registry.register(Box::new(duration.clone())).expect("unique metric");
-        Self { registry, reconciliations, failures, duration, rollouts }
+        registry
+            .register(Box::new(duration.clone()))
+            .expect("unique metric");
+        Self {
+            registry,
+            reconciliations,
+            failures,
+            duration,
+            rollouts,
+        }
     }
 }
 
@@ -46,7 +72,9 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = vec![];
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
 }
@@ -58,10 +86,18 @@ mod tests {
     #[test]
     fn renders_what_was_counted() {
         let m = Metrics::default();
-        m.reconciliations.with_label_values(&["RagPipeline", "ok"]).inc();
+        m.reconciliations
+            .with_label_values(&["RagPipeline", "ok"])
+            .inc();
         m.rollouts.with_label_values(&["promoted"]).inc_by(2);
         let text = m.render();
-        assert!(text.contains(r#"ragops_reconciliations_total{kind="RagPipeline",result="ok"} 1"#), "{text}");
-        assert!(text.contains(r#"ragops_rollouts_total{outcome="promoted"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"ragops_reconciliations_total{kind="RagPipeline",result="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"ragops_rollouts_total{outcome="promoted"} 2"#),
+            "{text}"
+        );
     }
 }

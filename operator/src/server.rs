@@ -28,7 +28,10 @@ pub fn router(state: ServerState) -> Router {
 }
 
 async fn metrics(State(s): State<ServerState>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
 }
 
 async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
@@ -48,7 +51,11 @@ mod tests {
     use super::*;
 
     async fn get(router: &Router, path: &str) -> (StatusCode, String) {
-        let response = router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let response = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
@@ -56,11 +63,21 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_the_controller_and_metrics_are_served() {
-        let state = ServerState { metrics: Arc::default(), ready: Arc::default() };
-        state.metrics.rollouts.with_label_values(&["promoted"]).inc();
+        let state = ServerState {
+            metrics: Arc::default(),
+            ready: Arc::default(),
+        };
+        state
+            .metrics
+            .rollouts
+            .with_label_values(&["promoted"])
+            .inc();
         let router = router(state.clone());
         assert_eq!(get(&router, "/healthz").await.0, StatusCode::OK);
-        assert_eq!(get(&router, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            get(&router, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         state.ready.store(true, Ordering::Relaxed);
         assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
         let (status, body) = get(&router, "/metrics").await;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::SecretKeyRef;
 
 /// A corpus, its vector store and its embedding model.
+// Each printcolumn repeats `type_`; clippy mistakes that for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "ragops.io",
@@ -19,10 +21,18 @@ use super::SecretKeyRef;
     shortname = "ragi",
     category = "rag",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Collection", type_ = "string", json_path = ".status.activeCollection"),
+    printcolumn(
+        name = "Collection",
+        type_ = "string",
+        json_path = ".status.activeCollection"
+    ),
     printcolumn(name = "Documents", type_ = "integer", json_path = ".status.documents"),
     printcolumn(name = "Chunks", type_ = "integer", json_path = ".status.chunks"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RagIndexSpec {
@@ -138,7 +148,10 @@ pub struct ChunkingSpec {
 
 impl Default for ChunkingSpec {
     fn default() -> Self {
-        Self { max_chars: default_max_chars(), overlap_chars: default_overlap_chars() }
+        Self {
+            max_chars: default_max_chars(),
+            overlap_chars: default_overlap_chars(),
+        }
     }
 }
 

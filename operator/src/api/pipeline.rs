@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{RagPipelineStatus, SecretKeyRef};
 
 /// A RAG service over a RagIndex, shipped by blue-green rollouts.
+// Each printcolumn repeats `type_`; clippy mistakes that for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "ragops.io",
@@ -21,10 +23,18 @@ use super::{RagPipelineStatus, SecretKeyRef};
     category = "rag",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Active", type_ = "string", json_path = ".status.activeColor"),
-    printcolumn(name = "Revision", type_ = "string", json_path = ".status.activeRevision"),
+    printcolumn(
+        name = "Revision",
+        type_ = "string",
+        json_path = ".status.activeRevision"
+    ),
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
     printcolumn(name = "Index", type_ = "string", json_path = ".spec.indexRef.name"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RagPipelineSpec {
@@ -84,7 +94,13 @@ pub struct RuntimeSpec {
 
 impl Default for RuntimeSpec {
     fn default() -> Self {
-        Self { image: default_image(), replicas: default_replicas(), resources: None, env: vec![], pod_template: None }
+        Self {
+            image: default_image(),
+            replicas: default_replicas(),
+            resources: None,
+            env: vec![],
+            pod_template: None,
+        }
     }
 }
 
@@ -161,7 +177,10 @@ pub struct RetrievalSpec {
 
 impl Default for RetrievalSpec {
     fn default() -> Self {
-        Self { top_k: default_top_k(), score_threshold: None }
+        Self {
+            top_k: default_top_k(),
+            score_threshold: None,
+        }
     }
 }
 

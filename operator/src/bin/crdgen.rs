@@ -23,7 +23,9 @@ fn main() -> ExitCode {
                 eprintln!("{} is out of date: run `make crds`", path.display());
                 return ExitCode::FAILURE;
             }
-        } else if let Err(err) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, yaml)) {
+        } else if let Err(err) =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, yaml))
+        {
             eprintln!("writing {}: {err}", path.display());
             return ExitCode::FAILURE;
         }

@@ -28,8 +28,12 @@ pub const FIELD_MANAGER: &str = "ragops";
 /// `observed` with the same value (fields the API server added are ignored).
 pub fn needs_write(desired: &Value, observed: &Value) -> bool {
     match (desired, observed) {
-        (Value::Object(d), Value::Object(o)) => d.iter().any(|(k, dv)| o.get(k).is_none_or(|ov| needs_write(dv, ov))),
-        (Value::Array(d), Value::Array(o)) => d.len() != o.len() || d.iter().zip(o).any(|(dv, ov)| needs_write(dv, ov)),
+        (Value::Object(d), Value::Object(o)) => d
+            .iter()
+            .any(|(k, dv)| o.get(k).is_none_or(|ov| needs_write(dv, ov))),
+        (Value::Array(d), Value::Array(o)) => {
+            d.len() != o.len() || d.iter().zip(o).any(|(dv, ov)| needs_write(dv, ov))
+        }
         _ => desired != observed,
     }
 }
@@ -46,7 +50,12 @@ where
             return Ok(false);
         }
     }
-    api.patch(&desired.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(desired)).await?;
+    api.patch(
+        &desired.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(desired),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -56,7 +65,8 @@ where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
     let patch = json!({ "spec": { "replicas": replicas } });
-    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     Ok(())
 }
 
@@ -65,8 +75,13 @@ pub async fn remove<K>(api: &Api<K>, observed: Option<&K>) -> Result<bool, kube:
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    let Some(observed) = observed else { return Ok(false) };
-    match api.delete(&observed.name_any(), &DeleteParams::background()).await {
+    let Some(observed) = observed else {
+        return Ok(false);
+    };
+    match api
+        .delete(&observed.name_any(), &DeleteParams::background())
+        .await
+    {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(e),
@@ -89,14 +104,23 @@ pub async fn children(
     let client = client.clone();
 
     // Keep every config version an existing Deployment still mounts, plus the desired one.
-    let previous = observed.config_map.as_ref().and_then(|c| c.data.clone()).unwrap_or_default();
+    let previous = observed
+        .config_map
+        .as_ref()
+        .and_then(|c| c.data.clone())
+        .unwrap_or_default();
     let mut keys: BTreeMap<String, String> = observed
         .config_keys_in_use()
         .into_iter()
         .filter_map(|k| previous.get(&k).map(|yaml| (k, yaml.clone())))
         .collect();
     keys.insert(config_key.into(), config_yaml.into());
-    apply(&Api::<ConfigMap>::namespaced(client.clone(), &ns), &build::config_map(v, keys), observed.config_map.as_ref()).await?;
+    apply(
+        &Api::<ConfigMap>::namespaced(client.clone(), &ns),
+        &build::config_map(v, keys),
+        observed.config_map.as_ref(),
+    )
+    .await?;
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     for color in Color::ALL {
@@ -104,12 +128,24 @@ pub async fn children(
         match decision.plan(color) {
             DeploymentPlan::Keep => {}
             DeploymentPlan::Apply { replicas } => {
-                apply(&deployments, &build::deployment(v, color, replicas, template, revision), current).await?;
+                apply(
+                    &deployments,
+                    &build::deployment(v, color, replicas, template, revision),
+                    current,
+                )
+                .await?;
             }
             DeploymentPlan::Scale { replicas } => {
-                let now = current.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas);
+                let now = current
+                    .and_then(|d| d.spec.as_ref())
+                    .and_then(|s| s.replicas);
                 if current.is_some() && now != Some(replicas) {
-                    scale(&deployments, &build::deployment_name(&v.name(), color), replicas).await?;
+                    scale(
+                        &deployments,
+                        &build::deployment_name(&v.name(), color),
+                        replicas,
+                    )
+                    .await?;
                 }
             }
         }
@@ -117,14 +153,24 @@ pub async fn children(
 
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     if let Some(color) = decision.preview_service {
-        apply(&services, &build::preview_service(v, color), observed.preview_service.as_ref()).await?;
+        apply(
+            &services,
+            &build::preview_service(v, color),
+            observed.preview_service.as_ref(),
+        )
+        .await?;
     }
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &ns);
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
     match decision.active_service {
         Some(color) => {
             // The cutover itself: the active Service's selector moves to the new colour.
-            apply(&services, &build::active_service(v, color), observed.active_service.as_ref()).await?;
+            apply(
+                &services,
+                &build::active_service(v, color),
+                observed.active_service.as_ref(),
+            )
+            .await?;
             match build::hpa(v, color) {
                 Some(hpa) => drop(apply(&hpas, &hpa, observed.hpa.as_ref()).await?),
                 None => drop(remove(&hpas, observed.hpa.as_ref()).await?),
@@ -148,11 +194,23 @@ mod tests {
         let desired = json!({"spec": {"replicas": 2, "ports": [{"port": 80}]}, "metadata": {"labels": {"a": "1"}}});
         let cases = [
             // Server-side defaults and extra labels do not count.
-            (json!({"spec": {"replicas": 2, "ports": [{"port": 80, "protocol": "TCP"}], "clusterIP": "10.0.0.1"},
-                    "metadata": {"labels": {"a": "1", "b": "2"}, "uid": "x"}}), false),
-            (json!({"spec": {"replicas": 3, "ports": [{"port": 80}]}, "metadata": {"labels": {"a": "1"}}}), true),
-            (json!({"spec": {"replicas": 2, "ports": []}, "metadata": {"labels": {"a": "1"}}}), true),
-            (json!({"spec": {"replicas": 2, "ports": [{"port": 80}]}, "metadata": {}}), true),
+            (
+                json!({"spec": {"replicas": 2, "ports": [{"port": 80, "protocol": "TCP"}], "clusterIP": "10.0.0.1"},
+                    "metadata": {"labels": {"a": "1", "b": "2"}, "uid": "x"}}),
+                false,
+            ),
+            (
+                json!({"spec": {"replicas": 3, "ports": [{"port": 80}]}, "metadata": {"labels": {"a": "1"}}}),
+                true,
+            ),
+            (
+                json!({"spec": {"replicas": 2, "ports": []}, "metadata": {"labels": {"a": "1"}}}),
+                true,
+            ),
+            (
+                json!({"spec": {"replicas": 2, "ports": [{"port": 80}]}, "metadata": {}}),
+                true,
+            ),
         ];
         for (observed, expected) in cases {
             assert_eq!(needs_write(&desired, &observed), expected, "{observed}");

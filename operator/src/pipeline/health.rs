@@ -24,7 +24,7 @@ pub trait HealthChecker: Send + Sync {
 }
 
 /// Probes pods over plain HTTP on their pod IPs.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HttpHealthChecker {
     client: reqwest::Client,
 }
@@ -41,9 +41,23 @@ struct Source {
     score: f64,
 }
 
+impl Default for HttpHealthChecker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl HttpHealthChecker {
     pub fn new() -> Self {
-        Self { client: reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client always builds") }
+        // reqwest insists on a process-wide TLS provider even for plain HTTP; installing one twice
+        // is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client always builds"),
+        }
     }
 
     async fn probe(&self, pod: SocketAddr, path: &str, timeout: Duration) -> Result<(), String> {
@@ -51,12 +65,21 @@ impl HttpHealthChecker {
         match self.client.get(&url).timeout(timeout).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("{url} answered {}", r.status())),
-            Err(e) if e.is_timeout() => Err(format!("{url} did not answer within {}s", timeout.as_secs())),
+            Err(e) if e.is_timeout() => Err(format!(
+                "{url} did not answer within {}s",
+                timeout.as_secs()
+            )),
             Err(e) => Err(format!("{url}: {}", root_cause(&e))),
         }
     }
 
-    async fn smoke(&self, pod: SocketAddr, query: &SmokeQuery, top_k: i32, timeout: Duration) -> Result<(), String> {
+    async fn smoke(
+        &self,
+        pod: SocketAddr,
+        query: &SmokeQuery,
+        top_k: i32,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let url = format!("http://{pod}/v1/query");
         let response = self
             .client
@@ -67,23 +90,44 @@ impl HttpHealthChecker {
             .await
             .map_err(|e| format!("{url}: {}", root_cause(&e)))?;
         if !response.status().is_success() {
-            return Err(format!("query {:?} answered {}", query.query, response.status()));
+            return Err(format!(
+                "query {:?} answered {}",
+                query.query,
+                response.status()
+            ));
         }
-        let answer: QueryAnswer = response.json().await.map_err(|e| format!("query {:?}: {e}", query.query))?;
+        let answer: QueryAnswer = response
+            .json()
+            .await
+            .map_err(|e| format!("query {:?}: {e}", query.query))?;
         judge(query, top_k, &answer.sources)
     }
 }
 
 /// Whether an answer's sources satisfy a smoke query.
 fn judge(query: &SmokeQuery, top_k: i32, sources: &[Source]) -> Result<(), String> {
-    let top: Vec<&str> = sources.iter().take(usize::try_from(top_k).unwrap_or(0)).map(|s| s.document_id.as_str()).collect();
-    if let Some(missing) = query.expect_source_ids.iter().find(|id| !top.contains(&id.as_str())) {
-        return Err(format!("query {:?}: {missing:?} not in the top {top_k} sources {top:?}", query.query));
+    let top: Vec<&str> = sources
+        .iter()
+        .take(usize::try_from(top_k).unwrap_or(0))
+        .map(|s| s.document_id.as_str())
+        .collect();
+    if let Some(missing) = query
+        .expect_source_ids
+        .iter()
+        .find(|id| !top.contains(&id.as_str()))
+    {
+        return Err(format!(
+            "query {:?}: {missing:?} not in the top {top_k} sources {top:?}",
+            query.query
+        ));
     }
     if let Some(min) = query.min_score {
         let best = sources.first().map_or(f64::NEG_INFINITY, |s| s.score);
         if best < min {
-            return Err(format!("query {:?}: best score {best} is below {min}", query.query));
+            return Err(format!(
+                "query {:?}: best score {best} is below {min}",
+                query.query
+            ));
         }
     }
     Ok(())
@@ -103,9 +147,17 @@ impl HealthChecker for HttpHealthChecker {
         if request.pods.is_empty() {
             return ProbeOutcome::Unhealthy("no ready pods to probe".into());
         }
-        let timeout = Duration::from_secs(u64::try_from(request.health.timeout_seconds.max(1)).unwrap_or(1));
-        let probes = request.pods.iter().map(|pod| self.probe(*pod, &request.health.path, timeout));
-        if let Some(err) = futures::future::join_all(probes).await.into_iter().find_map(Result::err) {
+        let timeout =
+            Duration::from_secs(u64::try_from(request.health.timeout_seconds.max(1)).unwrap_or(1));
+        let probes = request
+            .pods
+            .iter()
+            .map(|pod| self.probe(*pod, &request.health.path, timeout));
+        if let Some(err) = futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .find_map(Result::err)
+        {
             return ProbeOutcome::Unhealthy(err);
         }
         if let Some((queries, top_k)) = request.smoke {

@@ -35,7 +35,10 @@ fn runtime(ready: StatusCode) -> Router {
 }
 
 fn health() -> HealthCheckSpec {
-    HealthCheckSpec { timeout_seconds: 1, ..HealthCheckSpec::default() }
+    HealthCheckSpec {
+        timeout_seconds: 1,
+        ..HealthCheckSpec::default()
+    }
 }
 
 fn smoke(expect: &[&str], min_score: Option<f64>) -> SmokeQuery {
@@ -52,22 +55,58 @@ async fn all_pods_must_answer_the_probe() {
     let bad = serve(runtime(StatusCode::SERVICE_UNAVAILABLE)).await;
     let checker = HttpHealthChecker::new();
     let h = health();
-    let ok = checker.check(CheckRequest { pods: &[good, good], health: &h, smoke: None }).await;
+    let ok = checker
+        .check(CheckRequest {
+            pods: &[good, good],
+            health: &h,
+            smoke: None,
+        })
+        .await;
     assert_eq!(ok, ProbeOutcome::Healthy);
-    let outcome = checker.check(CheckRequest { pods: &[good, bad], health: &h, smoke: None }).await;
-    let ProbeOutcome::Unhealthy(why) = outcome else { panic!("{outcome:?}") };
-    assert!(why.contains(&bad.to_string()) && why.contains("503"), "{why}");
+    let outcome = checker
+        .check(CheckRequest {
+            pods: &[good, bad],
+            health: &h,
+            smoke: None,
+        })
+        .await;
+    let ProbeOutcome::Unhealthy(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        why.contains(&bad.to_string()) && why.contains("503"),
+        "{why}"
+    );
 }
 
 #[tokio::test]
 async fn unreachable_and_missing_pods_are_unhealthy() {
     // Bind then drop: nothing listens on this port any more.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let checker = HttpHealthChecker::new();
     let h = health();
-    let outcome = checker.check(CheckRequest { pods: &[closed], health: &h, smoke: None }).await;
-    assert!(matches!(outcome, ProbeOutcome::Unhealthy(ref why) if why.contains(&closed.to_string())), "{outcome:?}");
-    let none = checker.check(CheckRequest { pods: &[], health: &h, smoke: None }).await;
+    let outcome = checker
+        .check(CheckRequest {
+            pods: &[closed],
+            health: &h,
+            smoke: None,
+        })
+        .await;
+    assert!(
+        matches!(outcome, ProbeOutcome::Unhealthy(ref why) if why.contains(&closed.to_string())),
+        "{outcome:?}"
+    );
+    let none = checker
+        .check(CheckRequest {
+            pods: &[],
+            health: &h,
+            smoke: None,
+        })
+        .await;
     assert!(matches!(none, ProbeOutcome::Unhealthy(_)));
 }
 
@@ -78,16 +117,32 @@ async fn smoke_queries_gate_on_ranking_and_score() {
     let h = health();
     let cases = [
         (smoke(&["guides/rollout.md"], None), true),
-        (smoke(&["guides/rollout.md", "guides/index.md"], Some(0.8)), true),
+        (
+            smoke(&["guides/rollout.md", "guides/index.md"], Some(0.8)),
+            true,
+        ),
         (smoke(&["guides/missing.md"], None), false),
         (smoke(&[], Some(0.95)), false),
     ];
     for (query, passes) in cases {
         let queries = [query.clone()];
-        let outcome = checker.check(CheckRequest { pods: &[pod], health: &h, smoke: Some((&queries, 3)) }).await;
-        assert_eq!(outcome == ProbeOutcome::Healthy, passes, "{query:?}: {outcome:?}");
+        let outcome = checker
+            .check(CheckRequest {
+                pods: &[pod],
+                health: &h,
+                smoke: Some((&queries, 3)),
+            })
+            .await;
+        assert_eq!(
+            outcome == ProbeOutcome::Healthy,
+            passes,
+            "{query:?}: {outcome:?}"
+        );
         if !passes {
-            assert!(matches!(outcome, ProbeOutcome::SmokeFailed(_)), "{outcome:?}");
+            assert!(
+                matches!(outcome, ProbeOutcome::SmokeFailed(_)),
+                "{outcome:?}"
+            );
         }
     }
 }
@@ -95,8 +150,14 @@ async fn smoke_queries_gate_on_ranking_and_score() {
 #[test]
 fn expected_sources_must_be_within_top_k() {
     let sources = vec![
-        Source { document_id: "a".into(), score: 0.9 },
-        Source { document_id: "b".into(), score: 0.8 },
+        Source {
+            document_id: "a".into(),
+            score: 0.9,
+        },
+        Source {
+            document_id: "b".into(),
+            score: 0.8,
+        },
     ];
     assert!(judge(&smoke(&["b"], None), 2, &sources).is_ok());
     assert!(judge(&smoke(&["b"], None), 1, &sources).is_err());

@@ -51,11 +51,16 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=ragops");
     let controller = Controller::new(api(client.clone()), watcher::Config::default());
     let pipelines = controller.store();
-    let indexes: Api<RagIndex> =
-        namespace.map_or_else(|| Api::all(client.clone()), |ns| Api::namespaced(client.clone(), ns));
+    let indexes: Api<RagIndex> = namespace.map_or_else(
+        || Api::all(client.clone()),
+        |ns| Api::namespaced(client.clone(), ns),
+    );
     macro_rules! owned_api {
         ($k:ty) => {
-            namespace.map_or_else(|| Api::<$k>::all(client.clone()), |ns| Api::<$k>::namespaced(client.clone(), ns))
+            namespace.map_or_else(
+                || Api::<$k>::all(client.clone()),
+                |ns| Api::<$k>::namespaced(client.clone(), ns),
+            )
         };
     }
     controller
@@ -87,7 +92,10 @@ fn key(p: &RagPipeline) -> String {
 }
 
 fn error_policy(p: Arc<RagPipeline>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failures.with_label_values(&[KIND, error.category()]).inc();
+    ctx.metrics
+        .failures
+        .with_label_values(&[KIND, error.category()])
+        .inc();
     let delay = ctx.backoff(&key(&p));
     warn!(pipeline = %key(&p), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
@@ -95,11 +103,18 @@ fn error_policy(p: Arc<RagPipeline>, error: &Error, ctx: Arc<Context>) -> Action
 
 async fn reconcile(p: Arc<RagPipeline>, ctx: Arc<Context>) -> Result<Action, Error> {
     let span = info_span!("reconcile", namespace = field::display(p.namespace().unwrap_or_default()), name = %p.name_any());
-    let timer = ctx.metrics.duration.with_label_values(&[KIND]).start_timer();
+    let timer = ctx
+        .metrics
+        .duration
+        .with_label_values(&[KIND])
+        .start_timer();
     let result = reconcile_inner(&p, &ctx).instrument(span).await;
     timer.observe_duration();
     let outcome = if result.is_ok() { "ok" } else { "error" };
-    ctx.metrics.reconciliations.with_label_values(&[KIND, outcome]).inc();
+    ctx.metrics
+        .reconciliations
+        .with_label_values(&[KIND, outcome])
+        .inc();
     if result.is_ok() {
         ctx.reset_backoff(&key(&p));
     }
@@ -143,7 +158,12 @@ async fn reconcile_inner(p: &RagPipeline, ctx: &Context) -> Result<Action, Error
         scaling: spec
             .autoscaling
             .as_ref()
-            .map_or(Scaling::Fixed(spec.runtime.replicas), |a| Scaling::Autoscaled { min: a.min_replicas, max: a.max_replicas }),
+            .map_or(Scaling::Fixed(spec.runtime.replicas), |a| {
+                Scaling::Autoscaled {
+                    min: a.min_replicas,
+                    max: a.max_replicas,
+                }
+            }),
         spec: &spec.rollout,
         promote_requested: annotations.contains_key(PROMOTE_ANNOTATION),
         retry_requested: annotations.contains_key(RETRY_ANNOTATION),
@@ -152,7 +172,10 @@ async fn reconcile_inner(p: &RagPipeline, ctx: &Context) -> Result<Action, Error
         probe: None,
         now,
     };
-    let mut decision = rollout::decide(RolloutInput { probe: None, ..input });
+    let mut decision = rollout::decide(RolloutInput {
+        probe: None,
+        ..input
+    });
     if let CutoverStep::HealthCheck { color, smoke } = decision.step {
         let pods = observe::serving_addrs(&snapshot.pods, color, &revision);
         let request = CheckRequest {
@@ -162,13 +185,28 @@ async fn reconcile_inner(p: &RagPipeline, ctx: &Context) -> Result<Action, Error
         };
         let outcome = ctx.health.check(request).await;
         info!(?color, ?outcome, "health check");
-        decision = rollout::decide(RolloutInput { probe: Some(outcome), ..input });
+        decision = rollout::decide(RolloutInput {
+            probe: Some(outcome),
+            ..input
+        });
     }
 
-    apply::children(&ctx.client, &valid, &snapshot, &decision, (&config_key, &config_yaml), &template, &revision).await?;
+    apply::children(
+        &ctx.client,
+        &valid,
+        &snapshot,
+        &decision,
+        (&config_key, &config_yaml),
+        &template,
+        &revision,
+    )
+    .await?;
 
     let serving = status::Serving {
-        ready_replicas: decision.active_service.and_then(|c| observed.get(c)).map_or(0, |o| o.ready_endpoints),
+        ready_replicas: decision
+            .active_service
+            .and_then(|c| observed.get(c))
+            .map_or(0, |o| o.ready_endpoints),
         endpoint: format!("http://{name}.{ns}.svc:{}", build::SERVICE_PORT),
     };
     let status = status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
@@ -179,13 +217,19 @@ async fn reconcile_inner(p: &RagPipeline, ctx: &Context) -> Result<Action, Error
 }
 
 /// Writes the status when it changed; returns whether it wrote.
-async fn write_status(api: &Api<RagPipeline>, p: &RagPipeline, status: &RagPipelineStatus) -> Result<bool, Error> {
+async fn write_status(
+    api: &Api<RagPipeline>,
+    p: &RagPipeline,
+    status: &RagPipelineStatus,
+) -> Result<bool, Error> {
     if p.status.as_ref() == Some(status) {
         return Ok(false);
     }
-    let patch = json!({ "apiVersion": RagPipeline::api_version(&()), "kind": KIND, "status": status });
+    let patch =
+        json!({ "apiVersion": RagPipeline::api_version(&()), "kind": KIND, "status": status });
     let params = PatchParams::apply(apply::FIELD_MANAGER).force();
-    api.patch_status(&p.name_any(), &params, &Patch::Apply(&patch)).await?;
+    api.patch_status(&p.name_any(), &params, &Patch::Apply(&patch))
+        .await?;
     Ok(true)
 }
 
@@ -196,7 +240,12 @@ async fn record(ctx: &Context, p: &RagPipeline, decision: &Decision) -> Result<(
     }
     match decision.step {
         CutoverStep::Promoted { .. } => ctx.metrics.rollouts.with_label_values(&["promoted"]).inc(),
-        CutoverStep::Failed if decision.events.iter().any(|e| e.reason == rollout::reason::ROLLOUT_FAILED) => {
+        CutoverStep::Failed
+            if decision
+                .events
+                .iter()
+                .any(|e| e.reason == rollout::reason::ROLLOUT_FAILED) =>
+        {
             ctx.metrics.rollouts.with_label_values(&["failed"]).inc();
         }
         _ => {}
@@ -204,29 +253,53 @@ async fn record(ctx: &Context, p: &RagPipeline, decision: &Decision) -> Result<(
     Ok(())
 }
 
-async fn publish(ctx: &Context, p: &RagPipeline, warning: bool, reason: &str, note: String) -> Result<(), Error> {
+async fn publish(
+    ctx: &Context,
+    p: &RagPipeline,
+    warning: bool,
+    reason: &str,
+    note: String,
+) -> Result<(), Error> {
     let event = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.into(),
         note: Some(note),
         action: reason.into(),
         secondary: None,
     };
-    ctx.recorder.publish(&event, &p.object_ref(&())).await.map_err(Error::Event)
+    ctx.recorder
+        .publish(&event, &p.object_ref(&()))
+        .await
+        .map_err(Error::Event)
 }
 
-async fn consume_annotations(api: &Api<RagPipeline>, p: &RagPipeline, decision: &Decision) -> Result<(), Error> {
+async fn consume_annotations(
+    api: &Api<RagPipeline>,
+    p: &RagPipeline,
+    decision: &Decision,
+) -> Result<(), Error> {
     let annotations = p.annotations();
     let mut remove = serde_json::Map::new();
-    for (wanted, key) in [(decision.consume_promote, PROMOTE_ANNOTATION), (decision.consume_retry, RETRY_ANNOTATION)] {
+    for (wanted, key) in [
+        (decision.consume_promote, PROMOTE_ANNOTATION),
+        (decision.consume_retry, RETRY_ANNOTATION),
+    ] {
         if wanted && annotations.contains_key(key) {
             remove.insert(key.into(), serde_json::Value::Null);
         }
     }
     if !remove.is_empty() {
         let patch = json!({ "metadata": { "annotations": remove } });
-        api.patch(&p.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch(
+            &p.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
     }
     Ok(())
 }
-

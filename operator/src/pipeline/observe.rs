@@ -38,13 +38,23 @@ impl Snapshot {
             .list(&ListParams::default().labels(&format!("{PIPELINE_LABEL}={name}")))
             .await?;
         Ok(Self {
-            blue: deployments.get_opt(&deployment_name(name, Color::Blue)).await?,
-            green: deployments.get_opt(&deployment_name(name, Color::Green)).await?,
-            config_map: Api::<ConfigMap>::namespaced(client.clone(), ns).get_opt(&config_map_name(name)).await?,
+            blue: deployments
+                .get_opt(&deployment_name(name, Color::Blue))
+                .await?,
+            green: deployments
+                .get_opt(&deployment_name(name, Color::Green))
+                .await?,
+            config_map: Api::<ConfigMap>::namespaced(client.clone(), ns)
+                .get_opt(&config_map_name(name))
+                .await?,
             active_service: services.get_opt(name).await?,
             preview_service: services.get_opt(&preview_service_name(name)).await?,
-            hpa: Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns).get_opt(name).await?,
-            pdb: Api::<PodDisruptionBudget>::namespaced(client.clone(), ns).get_opt(name).await?,
+            hpa: Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await?,
+            pdb: Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await?,
             pods: pods.items,
         })
     }
@@ -57,17 +67,30 @@ impl Snapshot {
     }
 
     pub fn observed(&self) -> Observed {
-        let of = |c| self.deployment(c).map(|d| color_observation(d, &self.pods, c));
-        Observed { blue: of(Color::Blue), green: of(Color::Green) }
+        let of = |c| {
+            self.deployment(c)
+                .map(|d| color_observation(d, &self.pods, c))
+        };
+        Observed {
+            blue: of(Color::Blue),
+            green: of(Color::Green),
+        }
     }
 
     /// Config keys the existing Deployments mount, so their pods keep finding their config.
     pub fn config_keys_in_use(&self) -> Vec<String> {
-        Color::ALL.iter().filter_map(|c| self.deployment(*c)).filter_map(mounted_config_key).collect()
+        Color::ALL
+            .iter()
+            .filter_map(|c| self.deployment(*c))
+            .filter_map(mounted_config_key)
+            .collect()
     }
 }
 
-fn label<'a>(labels: Option<&'a std::collections::BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
+fn label<'a>(
+    labels: Option<&'a std::collections::BTreeMap<String, String>>,
+    key: &str,
+) -> Option<&'a str> {
     labels.and_then(|l| l.get(key)).map(String::as_str)
 }
 
@@ -77,7 +100,11 @@ fn serving(pod: &Pod) -> Option<IpAddr> {
         return None;
     }
     let status = pod.status.as_ref()?;
-    let ready = status.conditions.as_ref()?.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = status
+        .conditions
+        .as_ref()?
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
     if !ready {
         return None;
     }
@@ -90,7 +117,8 @@ pub fn serving_addrs(pods: &[Pod], color: Color, revision: &str) -> Vec<SocketAd
     pods.iter()
         .filter(|p| {
             let labels = p.metadata.labels.as_ref();
-            label(labels, COLOR_LABEL) == Some(color.as_str()) && label(labels, REVISION_LABEL) == Some(revision)
+            label(labels, COLOR_LABEL) == Some(color.as_str())
+                && label(labels, REVISION_LABEL) == Some(revision)
         })
         .filter_map(serving)
         .map(|ip| SocketAddr::new(ip, port))
@@ -105,7 +133,9 @@ pub fn color_observation(d: &Deployment, pods: &[Pod], color: Color) -> ColorObs
         && status.updated_replicas.unwrap_or(0) == replicas
         && status.replicas.unwrap_or(0) == replicas
         && status.available_replicas.unwrap_or(0) >= replicas;
-    let ready_endpoints = revision.as_deref().map_or(0, |r| serving_addrs(pods, color, r).len());
+    let ready_endpoints = revision
+        .as_deref()
+        .map_or(0, |r| serving_addrs(pods, color, r).len());
     ColorObservation {
         revision,
         replicas,
@@ -116,7 +146,11 @@ pub fn color_observation(d: &Deployment, pods: &[Pod], color: Color) -> ColorObs
 
 fn mounted_config_key(d: &Deployment) -> Option<String> {
     let volumes = d.spec.as_ref()?.template.spec.as_ref()?.volumes.as_ref()?;
-    let config = volumes.iter().find(|v| v.name == "config")?.config_map.as_ref()?;
+    let config = volumes
+        .iter()
+        .find(|v| v.name == "config")?
+        .config_map
+        .as_ref()?;
     Some(config.items.as_ref()?.first()?.key.clone())
 }
 

@@ -30,9 +30,22 @@ fn pod(color: &str, revision: &str, ip: Option<&str>, ready: bool) -> Pod {
     }
 }
 
-fn deployment(generation: i64, observed: i64, replicas: i32, updated: i32, available: i32, total: i32) -> Deployment {
+fn deployment(
+    generation: i64,
+    observed: i64,
+    replicas: i32,
+    updated: i32,
+    available: i32,
+    total: i32,
+) -> Deployment {
     let v = validated();
-    let mut d = build::deployment(&v, Color::Green, replicas, &build::pod_template(&v, "config-a.yaml"), "r2");
+    let mut d = build::deployment(
+        &v,
+        Color::Green,
+        replicas,
+        &build::pod_template(&v, "config-a.yaml"),
+        "r2",
+    );
     d.metadata.generation = Some(generation);
     d.status = Some(DeploymentStatus {
         observed_generation: Some(observed),
@@ -81,8 +94,14 @@ fn config_keys_in_use_come_from_the_deployments() {
     let d = deployment(1, 1, 1, 1, 1, 1);
     let snapshot = Snapshot {
         green: Some(d),
-        blue: Some(Deployment { spec: Some(DeploymentSpec::default()), ..Deployment::default() }),
+        blue: Some(Deployment {
+            spec: Some(DeploymentSpec::default()),
+            ..Deployment::default()
+        }),
         ..Snapshot::default()
     };
-    assert_eq!(snapshot.config_keys_in_use(), vec!["config-a.yaml".to_string()]);
+    assert_eq!(
+        snapshot.config_keys_in_use(),
+        vec!["config-a.yaml".to_string()]
+    );
 }

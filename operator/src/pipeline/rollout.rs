@@ -49,7 +49,10 @@ impl Observed {
 pub enum Scaling {
     Fixed(i32),
     /// An HPA owns the active colour's count; a new colour starts at that count.
-    Autoscaled { min: i32, max: i32 },
+    Autoscaled {
+        min: i32,
+        max: i32,
+    },
 }
 
 /// Result of one health-probe round against the new colour.
@@ -155,15 +158,26 @@ impl Decision {
     }
 
     fn event(&mut self, reason: &'static str, note: String) {
-        self.events.push(RolloutEvent { warning: false, reason, note });
+        self.events.push(RolloutEvent {
+            warning: false,
+            reason,
+            note,
+        });
     }
 
     fn warning(&mut self, reason: &'static str, note: String) {
-        self.events.push(RolloutEvent { warning: true, reason, note });
+        self.events.push(RolloutEvent {
+            warning: true,
+            reason,
+            note,
+        });
     }
 
     fn requeue(&mut self, after: Duration) {
-        self.requeue_after = Some(self.requeue_after.map_or(after, |current| current.min(after)));
+        self.requeue_after = Some(
+            self.requeue_after
+                .map_or(after, |current| current.min(after)),
+        );
     }
 }
 
@@ -188,7 +202,9 @@ fn seconds(s: i32) -> SignedDuration {
 }
 
 fn until(now: Timestamp, at: Timestamp) -> Duration {
-    Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO).max(Duration::from_secs(1))
+    Duration::try_from(at.duration_since(now))
+        .unwrap_or(Duration::ZERO)
+        .max(Duration::from_secs(1))
 }
 
 /// The next step of the cutover. Pure: see the module docs.
@@ -209,11 +225,16 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
     if input.retry_requested
         && let Some(failure) = state.failure.take()
     {
-        d.event(reason::RETRY, format!("retrying revision {}", failure.revision));
+        d.event(
+            reason::RETRY,
+            format!("retrying revision {}", failure.revision),
+        );
     }
 
     let active_color = state.active.as_ref().map(|(c, _)| *c);
-    let active_replicas = active_color.and_then(|c| input.observed.get(c)).map(|o| o.replicas);
+    let active_replicas = active_color
+        .and_then(|c| input.observed.get(c))
+        .map(|o| o.replicas);
     let new_colour_replicas = match input.scaling {
         Scaling::Fixed(n) => n,
         Scaling::Autoscaled { min, max } => active_replicas.unwrap_or(min).clamp(min, max),
@@ -232,13 +253,22 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
 }
 
 /// The active colour runs the desired revision: keep it right, and wind down the other colour.
-fn steady(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision, active: Color, replicas: i32) {
+fn steady(
+    input: &RolloutInput<'_>,
+    state: &mut RolloutState,
+    d: &mut Decision,
+    active: Color,
+    replicas: i32,
+) {
     d.step = CutoverStep::Steady;
     d.consume_promote = input.promote_requested;
     d.preview_service = Some(active);
     state.failure = None;
     if let Some((target, revision)) = state.target.take() {
-        d.event(reason::ROLLOUT_CANCELLED, format!("revision {revision} on {target} is no longer wanted"));
+        d.event(
+            reason::ROLLOUT_CANCELLED,
+            format!("revision {revision} on {target} is no longer wanted"),
+        );
     }
     state.progress = None;
     let active_replicas = match input.scaling {
@@ -246,7 +276,12 @@ fn steady(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision, 
         // The HPA owns the count; re-state what it chose.
         Scaling::Autoscaled { .. } => input.observed.get(active).map_or(replicas, |o| o.replicas),
     };
-    d.set_plan(active, DeploymentPlan::Apply { replicas: active_replicas });
+    d.set_plan(
+        active,
+        DeploymentPlan::Apply {
+            replicas: active_replicas,
+        },
+    );
 
     let idle = active.other();
     match state.scale_down.clone() {
@@ -271,7 +306,11 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
     let target = active.map_or(Color::Blue, Color::other);
     let spec = input.spec;
 
-    if state.failure.as_ref().is_some_and(|f| f.revision == input.revision) {
+    if state
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.revision == input.revision)
+    {
         d.step = CutoverStep::Failed;
         d.preview_service = Some(target);
         if input.observed.get(target).is_some_and(|o| o.replicas > 0) {
@@ -281,15 +320,23 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
     }
     state.failure = None;
 
-    if state.target.as_ref() != Some(&(target, input.revision.to_string())) || state.progress.is_none() {
+    if state.target.as_ref() != Some(&(target, input.revision.to_string()))
+        || state.progress.is_none()
+    {
         match &state.target {
             Some((_, old)) if old != input.revision => d.event(
                 reason::ROLLOUT_SUPERSEDED,
-                format!("revision {old} superseded by {} before promotion", input.revision),
+                format!(
+                    "revision {old} superseded by {} before promotion",
+                    input.revision
+                ),
             ),
             _ => {}
         }
-        d.event(reason::ROLLOUT_STARTED, format!("rolling out revision {} on {target}", input.revision));
+        d.event(
+            reason::ROLLOUT_STARTED,
+            format!("rolling out revision {} on {target}", input.revision),
+        );
         state.target = Some((target, input.revision.to_string()));
         state.progress = Some(RolloutProgress {
             started_at: Time(input.now),
@@ -316,7 +363,14 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
                 "revision {} was not verified within {}s",
                 input.revision, spec.progress_deadline_seconds
             );
-            return fail(input, state, d, target, reason::PROGRESS_DEADLINE_EXCEEDED, message);
+            return fail(
+                input,
+                state,
+                d,
+                target,
+                reason::PROGRESS_DEADLINE_EXCEEDED,
+                message,
+            );
         }
         d.requeue(until(input.now, deadline));
     }
@@ -333,11 +387,17 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
 
     if !progress.verified {
         let threshold = spec.health_check.success_threshold;
-        let period = Duration::from_secs(u64::try_from(spec.health_check.period_seconds.max(1)).unwrap_or(1));
+        let period = Duration::from_secs(
+            u64::try_from(spec.health_check.period_seconds.max(1)).unwrap_or(1),
+        );
         match &input.probe {
             None => {
-                let smoke = progress.health_successes + 1 >= threshold && !spec.smoke_queries.is_empty();
-                d.step = CutoverStep::HealthCheck { color: target, smoke };
+                let smoke =
+                    progress.health_successes + 1 >= threshold && !spec.smoke_queries.is_empty();
+                d.step = CutoverStep::HealthCheck {
+                    color: target,
+                    smoke,
+                };
                 return;
             }
             Some(ProbeOutcome::Healthy) => {
@@ -349,14 +409,27 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
                     return;
                 }
                 progress.verified = true;
-                d.event(reason::HEALTH_CHECK_PASSED, format!("{target} passed {threshold} consecutive health checks"));
+                d.event(
+                    reason::HEALTH_CHECK_PASSED,
+                    format!("{target} passed {threshold} consecutive health checks"),
+                );
             }
             Some(ProbeOutcome::Unhealthy(why)) => {
                 progress.health_successes = 0;
                 progress.health_failures += 1;
                 if progress.health_failures >= spec.health_check.failure_threshold {
-                    let message = format!("{target} failed {} consecutive health checks: {why}", progress.health_failures);
-                    return fail(input, state, d, target, reason::HEALTH_CHECK_FAILED, message);
+                    let message = format!(
+                        "{target} failed {} consecutive health checks: {why}",
+                        progress.health_failures
+                    );
+                    return fail(
+                        input,
+                        state,
+                        d,
+                        target,
+                        reason::HEALTH_CHECK_FAILED,
+                        message,
+                    );
                 }
                 d.step = CutoverStep::Verifying { color: target };
                 d.requeue(period);
@@ -377,8 +450,12 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
     }
     if !spec.auto_promote && !input.promote_requested {
         // Announced once, in the decision that completed verification.
-        if d.events.iter().any(|e| e.reason == reason::HEALTH_CHECK_PASSED) {
-            let note = format!("{target} is verified; annotate ragops.io/promote to switch traffic");
+        if d.events
+            .iter()
+            .any(|e| e.reason == reason::HEALTH_CHECK_PASSED)
+        {
+            let note =
+                format!("{target} is verified; annotate ragops.io/promote to switch traffic");
             d.event(reason::AWAITING_PROMOTION, note);
         }
         d.step = CutoverStep::AwaitingPromotion { color: target };
@@ -387,16 +464,25 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
     }
 
     d.consume_promote = input.promote_requested;
-    d.event(reason::PROMOTED, format!("traffic switched to {target} (revision {})", input.revision));
+    d.event(
+        reason::PROMOTED,
+        format!("traffic switched to {target} (revision {})", input.revision),
+    );
     d.step = CutoverStep::Promoted { color: target };
     if let Some(old) = active {
-        state.scale_down = Some(PendingScaleDown { color: old, at: Time(input.now + seconds(spec.scale_down_delay_seconds)) });
+        state.scale_down = Some(PendingScaleDown {
+            color: old,
+            at: Time(input.now + seconds(spec.scale_down_delay_seconds)),
+        });
     }
     state.active = state.target.take();
     state.progress = None;
     state.last_cutover = Some(Time(input.now));
     d.preview_service = Some(target);
-    d.requeue_after = Some(until(input.now, input.now + seconds(spec.scale_down_delay_seconds)));
+    d.requeue_after = Some(until(
+        input.now,
+        input.now + seconds(spec.scale_down_delay_seconds),
+    ));
 }
 
 /// The old colour keeps all traffic; the new one is scaled to zero and the revision is remembered
@@ -410,10 +496,22 @@ fn fail(
     message: String,
 ) {
     d.warning(reason::ROLLOUT_FAILED, format!("{why}: {message}"));
-    state.failure = Some(RolloutFailure { revision: input.revision.to_string(), reason: why.to_string(), message });
+    state.failure = Some(RolloutFailure {
+        revision: input.revision.to_string(),
+        reason: why.to_string(),
+        message,
+    });
     state.target = None;
     state.progress = None;
     d.set_plan(target, DeploymentPlan::Scale { replicas: 0 });
     d.step = CutoverStep::Failed;
     d.requeue_after = None;
 }
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "rollout_sim_tests.rs"]
+mod sim_tests;

@@ -11,7 +11,9 @@ use crate::conditions::{self, DEGRADED, PROGRESSING, READY, Wanted};
 
 /// The rollout bookkeeping kept in a status.
 pub fn rollout_state(status: Option<&RagPipelineStatus>) -> RolloutState {
-    let Some(s) = status else { return RolloutState::default() };
+    let Some(s) = status else {
+        return RolloutState::default();
+    };
     RolloutState {
         active: s.active_color.zip(s.active_revision.clone()),
         target: s.target_color.zip(s.target_revision.clone()),
@@ -39,31 +41,67 @@ pub fn after_decision(
     now: Timestamp,
 ) -> RagPipelineStatus {
     let state = &decision.state;
-    let revision = |r: &Option<(_, String)>| r.as_ref().map(|(_, rev)| rev.clone()).unwrap_or_default();
+    let revision =
+        |r: &Option<(_, String)>| r.as_ref().map(|(_, rev)| rev.clone()).unwrap_or_default();
     let active = revision(&state.active);
     let target = revision(&state.target);
     let (phase, wanted) = match decision.step {
         CutoverStep::Steady | CutoverStep::Promoted { .. } if serving.ready_replicas > 0 => (
             Phase::Healthy,
             [
-                Wanted::new(READY, true, "Healthy", format!("revision {active} is serving")),
-                Wanted::new(PROGRESSING, false, "RolloutComplete", format!("revision {active} is active")),
+                Wanted::new(
+                    READY,
+                    true,
+                    "Healthy",
+                    format!("revision {active} is serving"),
+                ),
+                Wanted::new(
+                    PROGRESSING,
+                    false,
+                    "RolloutComplete",
+                    format!("revision {active} is active"),
+                ),
                 Wanted::new(DEGRADED, false, "AsExpected", ""),
             ],
         ),
         CutoverStep::Steady | CutoverStep::Promoted { .. } => (
             Phase::Degraded,
             [
-                Wanted::new(READY, false, "NoReadyReplicas", "the active colour has no ready pods"),
-                Wanted::new(PROGRESSING, false, "RolloutComplete", format!("revision {active} is active")),
-                Wanted::new(DEGRADED, true, "NoReadyReplicas", "the active colour has no ready pods"),
+                Wanted::new(
+                    READY,
+                    false,
+                    "NoReadyReplicas",
+                    "the active colour has no ready pods",
+                ),
+                Wanted::new(
+                    PROGRESSING,
+                    false,
+                    "RolloutComplete",
+                    format!("revision {active} is active"),
+                ),
+                Wanted::new(
+                    DEGRADED,
+                    true,
+                    "NoReadyReplicas",
+                    "the active colour has no ready pods",
+                ),
             ],
         ),
         CutoverStep::AwaitingPromotion { color } => (
             Phase::Paused,
             [
-                Wanted::new(READY, false, "AwaitingPromotion", format!("revision {target} on {color} awaits promotion")),
-                Wanted::new(PROGRESSING, true, "AwaitingPromotion", "annotate ragops.io/promote to switch traffic"),
+                Wanted::new(
+                    READY,
+                    false,
+                    "AwaitingPromotion",
+                    format!("revision {target} on {color} awaits promotion"),
+                ),
+                Wanted::new(
+                    PROGRESSING,
+                    true,
+                    "AwaitingPromotion",
+                    "annotate ragops.io/promote to switch traffic",
+                ),
                 Wanted::new(DEGRADED, false, "AsExpected", ""),
             ],
         ),
@@ -85,7 +123,10 @@ pub fn after_decision(
             )
         }
         CutoverStep::Failed => {
-            let message = state.failure.as_ref().map_or_else(String::new, |f| format!("{}: {}", f.reason, f.message));
+            let message = state
+                .failure
+                .as_ref()
+                .map_or_else(String::new, |f| format!("{}: {}", f.reason, f.message));
             (
                 Phase::Degraded,
                 [
@@ -137,3 +178,6 @@ pub fn after_user_error(
     }
 }
 
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;

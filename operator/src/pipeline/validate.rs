@@ -18,7 +18,11 @@ pub enum UserError {
     #[error("{field}: Secret {name:?} not found in this namespace")]
     SecretNotFound { field: &'static str, name: String },
     #[error("{field}: Secret {name:?} has no key {key:?}")]
-    SecretKeyMissing { field: &'static str, name: String, key: String },
+    SecretKeyMissing {
+        field: &'static str,
+        name: String,
+        key: String,
+    },
 }
 
 impl UserError {
@@ -33,34 +37,70 @@ impl UserError {
 }
 
 /// Every Secret key the pods will read, with the field that names it.
-pub fn secret_refs<'a>(pipeline: &'a RagPipeline, index: &'a RagIndex) -> Vec<(&'static str, &'a SecretKeyRef)> {
+pub fn secret_refs<'a>(
+    pipeline: &'a RagPipeline,
+    index: &'a RagIndex,
+) -> Vec<(&'static str, &'a SecretKeyRef)> {
     let refs = [
-        ("spec.llm.apiKeySecretRef", pipeline.spec.llm.api_key_secret_ref.as_ref()),
-        ("RagIndex spec.embedding.apiKeySecretRef", index.spec.embedding.api_key_secret_ref.as_ref()),
+        (
+            "spec.llm.apiKeySecretRef",
+            pipeline.spec.llm.api_key_secret_ref.as_ref(),
+        ),
+        (
+            "RagIndex spec.embedding.apiKeySecretRef",
+            index.spec.embedding.api_key_secret_ref.as_ref(),
+        ),
         (
             "RagIndex spec.vectorStore.qdrant.apiKeySecretRef",
-            index.spec.vector_store.qdrant.as_ref().and_then(|q| q.api_key_secret_ref.as_ref()),
+            index
+                .spec
+                .vector_store
+                .qdrant
+                .as_ref()
+                .and_then(|q| q.api_key_secret_ref.as_ref()),
         ),
     ];
-    refs.into_iter().filter_map(|(field, r)| r.map(|r| (field, r))).collect()
+    refs.into_iter()
+        .filter_map(|(field, r)| r.map(|r| (field, r)))
+        .collect()
 }
 
 /// Checks one reference against the Secret found (or not) under its name.
-pub fn check_secret(field: &'static str, r: &SecretKeyRef, found: Option<&Secret>) -> Result<(), UserError> {
-    let secret = found.ok_or_else(|| UserError::SecretNotFound { field, name: r.name.clone() })?;
+pub fn check_secret(
+    field: &'static str,
+    r: &SecretKeyRef,
+    found: Option<&Secret>,
+) -> Result<(), UserError> {
+    let secret = found.ok_or_else(|| UserError::SecretNotFound {
+        field,
+        name: r.name.clone(),
+    })?;
     let has_key = secret.data.as_ref().is_some_and(|d| d.contains_key(&r.key))
-        || secret.string_data.as_ref().is_some_and(|d| d.contains_key(&r.key));
+        || secret
+            .string_data
+            .as_ref()
+            .is_some_and(|d| d.contains_key(&r.key));
     if has_key {
         Ok(())
     } else {
-        Err(UserError::SecretKeyMissing { field, name: r.name.clone(), key: r.key.clone() })
+        Err(UserError::SecretKeyMissing {
+            field,
+            name: r.name.clone(),
+            key: r.key.clone(),
+        })
     }
 }
 
-pub async fn dereference(client: &Client, pipeline: &RagPipeline) -> Result<Result<Validated, UserError>, kube::Error> {
+pub async fn dereference(
+    client: &Client,
+    pipeline: &RagPipeline,
+) -> Result<Result<Validated, UserError>, kube::Error> {
     let ns = pipeline.namespace().unwrap_or_default();
     let index_name = &pipeline.spec.index_ref.name;
-    let Some(index) = Api::<RagIndex>::namespaced(client.clone(), &ns).get_opt(index_name).await? else {
+    let Some(index) = Api::<RagIndex>::namespaced(client.clone(), &ns)
+        .get_opt(index_name)
+        .await?
+    else {
         return Ok(Err(UserError::IndexNotFound(index_name.clone())));
     };
     let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
@@ -69,7 +109,10 @@ pub async fn dereference(client: &Client, pipeline: &RagPipeline) -> Result<Resu
             return Ok(Err(e));
         }
     }
-    Ok(Ok(Validated { pipeline: pipeline.clone(), index }))
+    Ok(Ok(Validated {
+        pipeline: pipeline.clone(),
+        index,
+    }))
 }
 
 #[cfg(test)]
@@ -84,13 +127,25 @@ mod tests {
     #[test]
     fn finds_every_secret_the_pods_read() {
         let v = validated();
-        let fields: Vec<_> = secret_refs(&v.pipeline, &v.index).into_iter().map(|(f, _)| f).collect();
-        assert_eq!(fields, ["spec.llm.apiKeySecretRef", "RagIndex spec.vectorStore.qdrant.apiKeySecretRef"]);
+        let fields: Vec<_> = secret_refs(&v.pipeline, &v.index)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.llm.apiKeySecretRef",
+                "RagIndex spec.vectorStore.qdrant.apiKeySecretRef"
+            ]
+        );
     }
 
     #[test]
     fn secret_errors_name_the_field_and_key() {
-        let r = SecretKeyRef { name: "llm".into(), key: "token".into() };
+        let r = SecretKeyRef {
+            name: "llm".into(),
+            key: "token".into(),
+        };
         let field = "spec.llm.apiKeySecretRef";
         let missing = check_secret(field, &r, None).unwrap_err();
         assert_eq!(missing.reason(), "SecretNotFound");
@@ -100,8 +155,14 @@ mod tests {
             ..Secret::default()
         };
         let err = check_secret(field, &r, Some(&wrong_key)).unwrap_err();
-        assert_eq!(err.to_string(), r#"spec.llm.apiKeySecretRef: Secret "llm" has no key "token""#);
-        let good = Secret { data: Some(BTreeMap::from([("token".into(), ByteString(vec![1]))])), ..Secret::default() };
+        assert_eq!(
+            err.to_string(),
+            r#"spec.llm.apiKeySecretRef: Secret "llm" has no key "token""#
+        );
+        let good = Secret {
+            data: Some(BTreeMap::from([("token".into(), ByteString(vec![1]))])),
+            ..Secret::default()
+        };
         assert_eq!(check_secret(field, &r, Some(&good)), Ok(()));
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use rag_runtime::config::{
-    self as rc, ChunkingConfig, Collection, EmbeddedConfig, EmbeddingConfig, LlmConfig, PromptConfig,
-    QdrantConfig, RetrievalConfig, RuntimeConfig, ServerConfig, VectorStoreConfig,
+    self as rc, ChunkingConfig, Collection, EmbeddedConfig, EmbeddingConfig, LlmConfig,
+    PromptConfig, QdrantConfig, RetrievalConfig, RuntimeConfig, ServerConfig, VectorStoreConfig,
 };
 use sha2::{Digest, Sha256};
 
@@ -29,11 +29,19 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
             VectorStoreConfig::Qdrant(QdrantConfig { url: q.url.clone() }),
             q.collection.clone().unwrap_or(index_name),
         ),
-        None => (VectorStoreConfig::Embedded(EmbeddedConfig { data_dir: DATA_DIR.into() }), index_name),
+        None => (
+            VectorStoreConfig::Embedded(EmbeddedConfig {
+                data_dir: DATA_DIR.into(),
+            }),
+            index_name,
+        ),
     };
     let embedding = &index.embedding;
     RuntimeConfig {
-        server: ServerConfig { listen: format!("0.0.0.0:{RUNTIME_PORT}"), ..ServerConfig::default() },
+        server: ServerConfig {
+            listen: format!("0.0.0.0:{RUNTIME_PORT}"),
+            ..ServerConfig::default()
+        },
         vector_store,
         collection: Collection(collection),
         distance: match index.distance {
@@ -46,10 +54,16 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
                 EmbeddingProvider::Openai => rc::EmbeddingProvider::Openai,
                 EmbeddingProvider::Local => rc::EmbeddingProvider::Local,
             },
-            model: embedding.model.clone().unwrap_or_else(|| EmbeddingConfig::default().model),
+            model: embedding
+                .model
+                .clone()
+                .unwrap_or_else(|| EmbeddingConfig::default().model),
             dimensions: u32::try_from(embedding.dimensions).unwrap_or(1),
             endpoint: embedding.endpoint.clone(),
-            batch_size: embedding.batch_size.and_then(|b| usize::try_from(b).ok()).unwrap_or(64),
+            batch_size: embedding
+                .batch_size
+                .and_then(|b| usize::try_from(b).ok())
+                .unwrap_or(64),
         },
         chunking: ChunkingConfig {
             max_chars: usize::try_from(index.chunking.max_chars).unwrap_or(1000),
@@ -73,7 +87,10 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
         prompt: spec
             .prompt
             .as_ref()
-            .map(|p| PromptConfig { system: p.system.clone(), template: p.template.clone() })
+            .map(|p| PromptConfig {
+                system: p.system.clone(),
+                template: p.template.clone(),
+            })
             .unwrap_or_default(),
     }
 }
@@ -87,7 +104,11 @@ pub fn config_key(yaml: &str) -> String {
 
 /// The ConfigMap with every config version still referenced (`keys`: key → YAML).
 pub fn config_map(v: &Validated, keys: BTreeMap<String, String>) -> ConfigMap {
-    ConfigMap { metadata: v.meta(config_map_name(&v.name())), data: Some(keys), ..ConfigMap::default() }
+    ConfigMap {
+        metadata: v.meta(config_map_name(&v.name())),
+        data: Some(keys),
+        ..ConfigMap::default()
+    }
 }
 
 #[cfg(test)]
@@ -100,7 +121,12 @@ mod tests {
         let config = runtime_config(&validated());
         config.validate().unwrap();
         assert_eq!(config.collection.0, "handbook");
-        assert_eq!(config.vector_store, VectorStoreConfig::Qdrant(QdrantConfig { url: "http://qdrant:6334".into() }));
+        assert_eq!(
+            config.vector_store,
+            VectorStoreConfig::Qdrant(QdrantConfig {
+                url: "http://qdrant:6334".into()
+            })
+        );
         assert_eq!(config.embedding.dimensions, 1536);
         assert_eq!(config.llm.model, "gpt-4o-mini");
         assert_eq!(config.retrieval.top_k, 4);
@@ -116,7 +142,12 @@ mod tests {
             "{ embedded: {} }",
         );
         let config = runtime_config(&validated_with(PIPELINE, &index));
-        assert_eq!(config.vector_store, VectorStoreConfig::Embedded(EmbeddedConfig { data_dir: DATA_DIR.into() }));
+        assert_eq!(
+            config.vector_store,
+            VectorStoreConfig::Embedded(EmbeddedConfig {
+                data_dir: DATA_DIR.into()
+            })
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,7 +16,10 @@ use rag_runtime::config::{EMBEDDING_API_KEY_ENV, LLM_API_KEY_ENV, QDRANT_API_KEY
 use sha2::{Digest, Sha256};
 
 use super::config::DATA_DIR;
-use super::{CONFIG_DIR, COLOR_LABEL, REVISION_LABEL, RUNTIME_PORT, Validated, config_map_name, deployment_name};
+use super::{
+    COLOR_LABEL, CONFIG_DIR, REVISION_LABEL, RUNTIME_PORT, Validated, config_map_name,
+    deployment_name,
+};
 use crate::api::{Color, SecretKeyRef};
 
 /// The pod template of the desired revision, before it is labelled with its colour and revision.
@@ -41,9 +46,17 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
         name: "runtime".into(),
         image: Some(runtime.image.clone()),
         args: Some(
-            ["serve", "--config", &config_path, "--listen", &format!("0.0.0.0:{RUNTIME_PORT}"), "--data-dir", DATA_DIR]
-                .map(String::from)
-                .to_vec(),
+            [
+                "serve",
+                "--config",
+                &config_path,
+                "--listen",
+                &format!("0.0.0.0:{RUNTIME_PORT}"),
+                "--data-dir",
+                DATA_DIR,
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
@@ -54,13 +67,23 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
         env: Some(env(v)).filter(|e| !e.is_empty()),
         resources: runtime.resources.clone(),
         readiness_probe: Some(probe("/readyz")),
-        liveness_probe: Some(Probe { failure_threshold: Some(6), ..probe("/healthz") }),
-        volume_mounts: Some(vec![mount("config", CONFIG_DIR, true), mount("data", DATA_DIR, false), mount("tmp", "/tmp", false)]),
+        liveness_probe: Some(Probe {
+            failure_threshold: Some(6),
+            ..probe("/healthz")
+        }),
+        volume_mounts: Some(vec![
+            mount("config", CONFIG_DIR, true),
+            mount("data", DATA_DIR, false),
+            mount("tmp", "/tmp", false),
+        ]),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
             ..SecurityContext::default()
         }),
         ..Container::default()
@@ -72,7 +95,10 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
     };
     let overrides = runtime.pod_template.clone().unwrap_or_default();
     PodTemplateSpec {
-        metadata: Some(ObjectMeta { labels: Some(v.labels()), ..ObjectMeta::default() }),
+        metadata: Some(ObjectMeta {
+            labels: Some(v.labels()),
+            ..ObjectMeta::default()
+        }),
         spec: Some(PodSpec {
             containers: vec![container],
             volumes: Some(vec![
@@ -80,7 +106,11 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
                     name: "config".into(),
                     config_map: Some(ConfigMapVolumeSource {
                         name: config_map_name(&v.name()),
-                        items: Some(vec![KeyToPath { key: config_key.into(), path: "config.yaml".into(), mode: None }]),
+                        items: Some(vec![KeyToPath {
+                            key: config_key.into(),
+                            path: "config.yaml".into(),
+                            mode: None,
+                        }]),
                         ..ConfigMapVolumeSource::default()
                     }),
                     ..Volume::default()
@@ -93,7 +123,10 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
                 run_as_user: Some(65532),
                 run_as_group: Some(65532),
                 fs_group: Some(65532),
-                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
                 ..PodSecurityContext::default()
             }),
             // The runtime drains in-flight requests on SIGTERM within its own grace period.
@@ -112,18 +145,38 @@ fn env(v: &Validated) -> Vec<EnvVar> {
     let from_secret = |name: &str, r: &SecretKeyRef| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector { name: r.name.clone(), key: r.key.clone(), optional: None }),
+            secret_key_ref: Some(SecretKeySelector {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                optional: None,
+            }),
             ..EnvVarSource::default()
         }),
         ..EnvVar::default()
     };
     let index = &v.index.spec;
     let secrets = [
-        (EMBEDDING_API_KEY_ENV, index.embedding.api_key_secret_ref.as_ref()),
-        (LLM_API_KEY_ENV, v.pipeline.spec.llm.api_key_secret_ref.as_ref()),
-        (QDRANT_API_KEY_ENV, index.vector_store.qdrant.as_ref().and_then(|q| q.api_key_secret_ref.as_ref())),
+        (
+            EMBEDDING_API_KEY_ENV,
+            index.embedding.api_key_secret_ref.as_ref(),
+        ),
+        (
+            LLM_API_KEY_ENV,
+            v.pipeline.spec.llm.api_key_secret_ref.as_ref(),
+        ),
+        (
+            QDRANT_API_KEY_ENV,
+            index
+                .vector_store
+                .qdrant
+                .as_ref()
+                .and_then(|q| q.api_key_secret_ref.as_ref()),
+        ),
     ];
-    let mut env: Vec<EnvVar> = secrets.into_iter().filter_map(|(n, r)| r.map(|r| from_secret(n, r))).collect();
+    let mut env: Vec<EnvVar> = secrets
+        .into_iter()
+        .filter_map(|(n, r)| r.map(|r| from_secret(n, r)))
+        .collect();
     env.extend(v.pipeline.spec.runtime.env.iter().cloned());
     env
 }
@@ -131,11 +184,21 @@ fn env(v: &Validated) -> Vec<EnvVar> {
 /// Revision of a pod template: a short hash of everything that reaches the pods.
 pub fn revision(template: &PodTemplateSpec) -> String {
     let json = serde_json::to_vec(template).expect("a pod template always serialises");
-    Sha256::digest(json).iter().take(5).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(json)
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The Deployment of `color`, running `template` (of `revision`) with `replicas` pods.
-pub fn deployment(v: &Validated, color: Color, replicas: i32, template: &PodTemplateSpec, revision: &str) -> Deployment {
+pub fn deployment(
+    v: &Validated,
+    color: Color,
+    replicas: i32,
+    template: &PodTemplateSpec,
+    revision: &str,
+) -> Deployment {
     let tag = |labels: Option<BTreeMap<String, String>>| {
         let mut labels = labels.unwrap_or_default();
         labels.insert(COLOR_LABEL.into(), color.to_string());
@@ -152,7 +215,10 @@ pub fn deployment(v: &Validated, color: Color, replicas: i32, template: &PodTemp
         metadata: meta,
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
-            selector: LabelSelector { match_labels: Some(v.selector(color)), ..LabelSelector::default() },
+            selector: LabelSelector {
+                match_labels: Some(v.selector(color)),
+                ..LabelSelector::default()
+            },
             template,
             // Within a colour, never go below the requested count while pods are replaced.
             strategy: Some(DeploymentStrategy {
@@ -181,14 +247,45 @@ mod tests {
         let c = &spec.containers[0];
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.read_only_root_filesystem, Some(true));
-        assert_eq!(sc.capabilities.as_ref().unwrap().drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(spec.security_context.unwrap().seccomp_profile.unwrap().type_, "RuntimeDefault");
-        let env: Vec<_> = c.env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop,
+            Some(vec!["ALL".to_string()])
+        );
+        assert_eq!(
+            spec.security_context
+                .unwrap()
+                .seccomp_profile
+                .unwrap()
+                .type_,
+            "RuntimeDefault"
+        );
+        let env: Vec<_> = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
         assert_eq!(env, [LLM_API_KEY_ENV, QDRANT_API_KEY_ENV]);
         let llm = &c.env.as_ref().unwrap()[0];
-        let secret = llm.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
-        assert_eq!((secret.name.as_str(), secret.key.as_str()), ("llm", "token"));
-        let items = spec.volumes.unwrap()[0].config_map.as_ref().unwrap().items.clone().unwrap();
+        let secret = llm
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (secret.name.as_str(), secret.key.as_str()),
+            ("llm", "token")
+        );
+        let items = spec.volumes.unwrap()[0]
+            .config_map
+            .as_ref()
+            .unwrap()
+            .items
+            .clone()
+            .unwrap();
         assert_eq!(items[0].key, "config-abc.yaml");
     }
 
@@ -217,11 +314,24 @@ mod tests {
         assert_eq!(spec.replicas, Some(3));
         let selector = spec.selector.match_labels.unwrap();
         assert_eq!(selector.get(COLOR_LABEL).map(String::as_str), Some("green"));
-        assert!(!selector.contains_key(REVISION_LABEL), "selectors are immutable; the revision must stay out");
+        assert!(
+            !selector.contains_key(REVISION_LABEL),
+            "selectors are immutable; the revision must stay out"
+        );
         let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
-        assert!(selector.iter().all(|(k, val)| pod_labels.get(k) == Some(val)));
-        assert_eq!(pod_labels.get(REVISION_LABEL).map(String::as_str), Some("r1"));
+        assert!(
+            selector
+                .iter()
+                .all(|(k, val)| pod_labels.get(k) == Some(val))
+        );
+        assert_eq!(
+            pod_labels.get(REVISION_LABEL).map(String::as_str),
+            Some("r1")
+        );
         let owner = &d.metadata.owner_references.unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.controller), ("RagPipeline", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("RagPipeline", Some(true))
+        );
     }
 }

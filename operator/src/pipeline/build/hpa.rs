@@ -1,8 +1,8 @@
 //! HorizontalPodAutoscaler `<name>` (autoscaling/v2), always aimed at the active colour.
 
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricIdentifier, MetricSpec,
-    MetricTarget, PodsMetricSource, ResourceMetricSource,
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
+    MetricIdentifier, MetricSpec, MetricTarget, PodsMetricSource, ResourceMetricSource,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -17,7 +17,10 @@ const DEFAULT_CPU_UTILIZATION: i32 = 80;
 /// The HPA for the active colour; none without `spec.autoscaling`.
 pub fn hpa(v: &Validated, active: Color) -> Option<HorizontalPodAutoscaler> {
     let a = v.pipeline.spec.autoscaling.as_ref()?;
-    let cpu = a.target_cpu_utilization.or(a.target_in_flight_requests.is_none().then_some(DEFAULT_CPU_UTILIZATION));
+    let cpu = a.target_cpu_utilization.or(a
+        .target_in_flight_requests
+        .is_none()
+        .then_some(DEFAULT_CPU_UTILIZATION));
     let mut metrics = vec![];
     if let Some(utilization) = cpu {
         metrics.push(MetricSpec {
@@ -37,7 +40,10 @@ pub fn hpa(v: &Validated, active: Color) -> Option<HorizontalPodAutoscaler> {
         metrics.push(MetricSpec {
             type_: "Pods".into(),
             pods: Some(PodsMetricSource {
-                metric: MetricIdentifier { name: IN_FLIGHT_METRIC.into(), selector: None },
+                metric: MetricIdentifier {
+                    name: IN_FLIGHT_METRIC.into(),
+                    selector: None,
+                },
                 target: MetricTarget {
                     type_: "AverageValue".into(),
                     average_value: Some(Quantity(in_flight.to_string())),
@@ -100,9 +106,21 @@ mod tests {
             assert_eq!(spec.scale_target_ref.name, "docs-green");
             assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
             let metrics = spec.metrics.unwrap();
-            assert_eq!(metrics.iter().map(|m| m.type_.as_str()).collect::<Vec<_>>(), kinds, "{cpu:?} {in_flight:?}");
+            assert_eq!(
+                metrics.iter().map(|m| m.type_.as_str()).collect::<Vec<_>>(),
+                kinds,
+                "{cpu:?} {in_flight:?}"
+            );
             if let Some(cpu) = cpu {
-                assert_eq!(metrics[0].resource.as_ref().unwrap().target.average_utilization, Some(cpu));
+                assert_eq!(
+                    metrics[0]
+                        .resource
+                        .as_ref()
+                        .unwrap()
+                        .target
+                        .average_utilization,
+                    Some(cpu)
+                );
             }
         }
     }

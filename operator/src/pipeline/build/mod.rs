@@ -50,7 +50,9 @@ impl Validated {
     }
 
     fn owner(&self) -> OwnerReference {
-        self.pipeline.controller_owner_ref(&()).expect("a stored RagPipeline has a name and uid")
+        self.pipeline
+            .controller_owner_ref(&())
+            .expect("a stored RagPipeline has a name and uid")
     }
 
     /// Labels every child carries.
@@ -67,7 +69,10 @@ impl Validated {
 
     /// Selector of one colour's pods.
     pub fn selector(&self, color: Color) -> BTreeMap<String, String> {
-        BTreeMap::from([(PIPELINE_LABEL.into(), self.name()), (COLOR_LABEL.into(), color.to_string())])
+        BTreeMap::from([
+            (PIPELINE_LABEL.into(), self.name()),
+            (COLOR_LABEL.into(), color.to_string()),
+        ])
     }
 
     /// Metadata of a child called `name`, owned by the pipeline.

@@ -12,7 +12,10 @@ pub fn pdb(v: &Validated, active: Color) -> PodDisruptionBudget {
         metadata: v.meta(v.name()),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector { match_labels: Some(v.selector(active)), ..LabelSelector::default() }),
+            selector: Some(LabelSelector {
+                match_labels: Some(v.selector(active)),
+                ..LabelSelector::default()
+            }),
             ..PodDisruptionBudgetSpec::default()
         }),
         status: None,
@@ -21,14 +24,17 @@ pub fn pdb(v: &Validated, active: Color) -> PodDisruptionBudget {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::validated;
     use super::super::COLOR_LABEL;
+    use super::super::fixtures::validated;
     use super::*;
 
     #[test]
     fn protects_the_active_colour() {
         let spec = pdb(&validated(), Color::Green).spec.unwrap();
         assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
-        assert_eq!(spec.selector.unwrap().match_labels.unwrap()[COLOR_LABEL], "green");
+        assert_eq!(
+            spec.selector.unwrap().match_labels.unwrap()[COLOR_LABEL],
+            "green"
+        );
     }
 }

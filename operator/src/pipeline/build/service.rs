@@ -49,7 +49,11 @@ mod tests {
         let preview = preview_service(&v, Color::Green);
         assert_eq!(active.metadata.name.as_deref(), Some("docs"));
         assert_eq!(preview.metadata.name.as_deref(), Some("docs-preview"));
-        let color = |s: &Service| s.spec.as_ref().unwrap().selector.as_ref().unwrap()[COLOR_LABEL].clone();
-        assert_eq!((color(&active).as_str(), color(&preview).as_str()), ("blue", "green"));
+        let color =
+            |s: &Service| s.spec.as_ref().unwrap().selector.as_ref().unwrap()[COLOR_LABEL].clone();
+        assert_eq!(
+            (color(&active).as_str(), color(&preview).as_str()),
+            ("blue", "green")
+        );
     }
 }

@@ -1,0 +1,177 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::*;
+use crate::api::{Color, RolloutFailure};
+use crate::pipeline::rollout::{DeploymentPlan, RolloutState};
+
+fn now() -> Timestamp {
+    "2026-11-25T10:00:00Z".parse().unwrap()
+}
+
+fn decision(step: CutoverStep, state: RolloutState) -> Decision {
+    Decision {
+        step,
+        state,
+        blue: DeploymentPlan::Keep,
+        green: DeploymentPlan::Keep,
+        active_service: None,
+        preview_service: None,
+        events: vec![],
+        requeue_after: None,
+        consume_promote: false,
+        consume_retry: false,
+    }
+}
+
+fn condition<'a>(s: &'a RagPipelineStatus, type_: &str) -> (&'a str, &'a str) {
+    let c = s.conditions.iter().find(|c| c.type_ == type_).unwrap();
+    (c.status.as_str(), c.reason.as_str())
+}
+
+fn serving(ready: i32) -> Serving {
+    Serving {
+        ready_replicas: ready,
+        endpoint: "http://docs.team-a.svc:80".into(),
+    }
+}
+
+#[test]
+fn each_step_maps_to_a_phase_and_kstatus_conditions() {
+    let active = RolloutState {
+        active: Some((Color::Blue, "r1".into())),
+        ..RolloutState::default()
+    };
+    let failed = RolloutState {
+        failure: Some(RolloutFailure {
+            revision: "r2".into(),
+            reason: "HealthCheckFailed".into(),
+            message: "503".into(),
+        }),
+        ..active.clone()
+    };
+    let cases = [
+        (
+            CutoverStep::Steady,
+            active.clone(),
+            2,
+            Phase::Healthy,
+            ("True", "Healthy"),
+            ("False", "AsExpected"),
+        ),
+        (
+            CutoverStep::Steady,
+            active.clone(),
+            0,
+            Phase::Degraded,
+            ("False", "NoReadyReplicas"),
+            ("True", "NoReadyReplicas"),
+        ),
+        (
+            CutoverStep::WaitingForAvailable {
+                color: Color::Green,
+            },
+            active.clone(),
+            2,
+            Phase::Progressing,
+            ("False", "RolloutInProgress"),
+            ("False", "AsExpected"),
+        ),
+        (
+            CutoverStep::AwaitingPromotion {
+                color: Color::Green,
+            },
+            active.clone(),
+            2,
+            Phase::Paused,
+            ("False", "AwaitingPromotion"),
+            ("False", "AsExpected"),
+        ),
+        (
+            CutoverStep::Failed,
+            failed,
+            2,
+            Phase::Degraded,
+            ("False", "RolloutFailed"),
+            ("True", "RolloutFailed"),
+        ),
+    ];
+    for (step, state, ready, phase, ready_cond, degraded_cond) in cases {
+        let s = after_decision(
+            None,
+            &decision(step, state),
+            &serving(ready),
+            Some(4),
+            now(),
+        );
+        assert_eq!(s.phase, Some(phase), "{step:?}");
+        assert_eq!(condition(&s, READY), ready_cond, "{step:?}");
+        assert_eq!(condition(&s, DEGRADED), degraded_cond, "{step:?}");
+        assert_eq!(s.observed_generation, Some(4));
+        assert!(
+            s.conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(4))
+        );
+    }
+}
+
+#[test]
+fn status_reports_colours_revisions_and_endpoint() {
+    let state = RolloutState {
+        active: Some((Color::Blue, "r1".into())),
+        target: Some((Color::Green, "r2".into())),
+        last_cutover: Some(Time(now())),
+        ..RolloutState::default()
+    };
+    let s = after_decision(
+        None,
+        &decision(
+            CutoverStep::Verifying {
+                color: Color::Green,
+            },
+            state,
+        ),
+        &serving(3),
+        None,
+        now(),
+    );
+    assert_eq!(
+        (s.active_color, s.active_revision.as_deref()),
+        (Some(Color::Blue), Some("r1"))
+    );
+    assert_eq!(
+        (s.target_color, s.target_revision.as_deref()),
+        (Some(Color::Green), Some("r2"))
+    );
+    assert_eq!(s.ready_replicas, Some(3));
+    assert_eq!(s.endpoint.as_deref(), Some("http://docs.team-a.svc:80"));
+    // The round trip through status gives the state machine the same bookkeeping back.
+    assert_eq!(
+        rollout_state(Some(&s)).target,
+        Some((Color::Green, "r2".into()))
+    );
+}
+
+#[test]
+fn user_errors_degrade_without_touching_the_rollout_bookkeeping() {
+    let current = RagPipelineStatus {
+        active_color: Some(Color::Blue),
+        active_revision: Some("r1".into()),
+        ..Default::default()
+    };
+    let err = UserError::IndexNotFound("handbook".into());
+    let s = after_user_error(Some(&current), &err, Some(2), now());
+    assert_eq!(s.phase, Some(Phase::Degraded));
+    assert_eq!(condition(&s, DEGRADED), ("True", "IndexNotFound"));
+    let message = &s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == DEGRADED)
+        .unwrap()
+        .message;
+    assert!(message.starts_with("spec.indexRef.name"), "{message}");
+    assert_eq!(
+        (s.active_color, s.active_revision.as_deref()),
+        (Some(Color::Blue), Some("r1"))
+    );
+}
