@@ -23,13 +23,15 @@ clippy:
 unit-test:
 	$(CARGO) test --workspace --exclude e2e
 
-# Regenerate the checked-in CRDs from the API types.
-crds:
-	$(CARGO) run -q --bin crdgen -- crds
+CRD_DIRS := crds charts/rag-operator/crds
 
-# Fail when crds/ differs from what the API types generate.
+# Regenerate the checked-in CRDs (and the chart's copy) from the API types.
+crds:
+	$(CARGO) run -q --bin crdgen -- $(CRD_DIRS)
+
+# Fail when a checked-in CRD differs from what the API types generate.
 crds-check:
-	$(CARGO) run -q --bin crdgen -- --check crds
+	$(CARGO) run -q --bin crdgen -- --check $(CRD_DIRS)
 
 # The operator against whatever cluster KUBECONFIG points at (e.g. after `make cluster-up`).
 run-operator:
