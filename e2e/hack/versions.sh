@@ -1,0 +1,9 @@
+# Pinned versions of the e2e control plane. Sourced by build-control-plane.sh and cluster.sh.
+# The Kubernetes staging modules (k8s.io/api, k8s.io/client-go, ...) are published as v0.X.Y for v1.X.Y.
+K8S_VERSION="${K8S_VERSION:-v1.36.3}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+
+# Where binaries, the Go module cache and the Go build cache live (outside the checkout).
+RAGOPS_E2E_CACHE="${RAGOPS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ragops-e2e}"
+E2E_BIN_DIR="${RAGOPS_E2E_CACHE}/bin/${K8S_VERSION}"
