@@ -28,11 +28,17 @@ fn main() -> ExitCode {
                     eprintln!("{} is out of date: run `make crds`", path.display());
                     ok = false;
                 }
-            } else if let Err(err) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, yaml)) {
+            } else if let Err(err) =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, yaml))
+            {
                 eprintln!("writing {}: {err}", path.display());
                 ok = false;
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -93,6 +93,7 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
     };
+    let (init_containers, source_volumes) = embedded_ingest(v, &container, &config_path);
     let overrides = runtime.pod_template.clone().unwrap_or_default();
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -100,24 +101,30 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
+            init_containers,
             containers: vec![container],
-            volumes: Some(vec![
-                Volume {
-                    name: "config".into(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: config_map_name(&v.name()),
-                        items: Some(vec![KeyToPath {
-                            key: config_key.into(),
-                            path: "config.yaml".into(),
-                            mode: None,
-                        }]),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-                empty_dir("data"),
-                empty_dir("tmp"),
-            ]),
+            volumes: Some(
+                [
+                    Volume {
+                        name: "config".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: config_map_name(&v.name()),
+                            items: Some(vec![KeyToPath {
+                                key: config_key.into(),
+                                path: "config.yaml".into(),
+                                mode: None,
+                            }]),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    },
+                    empty_dir("data"),
+                    empty_dir("tmp"),
+                ]
+                .into_iter()
+                .chain(source_volumes)
+                .collect(),
+            ),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 run_as_user: Some(65532),
@@ -138,6 +145,59 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
             ..PodSpec::default()
         }),
     }
+}
+
+/// With the embedded store every pod holds its own copy of the index: an init container ingests the
+/// RagIndex's ConfigMap sources into the pod's data volume before the runtime starts.
+fn embedded_ingest(
+    v: &Validated,
+    runtime: &Container,
+    config_path: &str,
+) -> (Option<Vec<Container>>, Vec<Volume>) {
+    let index = &v.index.spec;
+    let config_maps: Vec<&str> = index
+        .sources
+        .iter()
+        .filter_map(|s| s.config_map.as_ref())
+        .map(|c| c.name.as_str())
+        .collect();
+    if index.vector_store.embedded.is_none() || config_maps.is_empty() {
+        return (None, vec![]);
+    }
+    let volume = |name: &str| format!("source-{name}");
+    let dir = |name: &str| format!("/sources/{name}");
+    let mut args = ["ingest", "--config", config_path, "--data-dir", DATA_DIR]
+        .map(String::from)
+        .to_vec();
+    args.extend(config_maps.iter().map(|n| dir(n)));
+    let mut mounts = runtime.volume_mounts.clone().unwrap_or_default();
+    mounts.extend(config_maps.iter().map(|n| VolumeMount {
+        name: volume(n),
+        mount_path: dir(n),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }));
+    let init = Container {
+        name: "ingest".into(),
+        args: Some(args),
+        volume_mounts: Some(mounts),
+        ports: None,
+        readiness_probe: None,
+        liveness_probe: None,
+        ..runtime.clone()
+    };
+    let volumes = config_maps
+        .iter()
+        .map(|n| Volume {
+            name: volume(n),
+            config_map: Some(ConfigMapVolumeSource {
+                name: (*n).into(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        })
+        .collect();
+    (Some(vec![init]), volumes)
 }
 
 /// Secrets as environment variables (never in the config), then the user's own variables.
@@ -237,7 +297,7 @@ pub fn deployment(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::validated;
+    use super::super::fixtures::{self, validated};
     use super::*;
 
     #[test]
@@ -287,6 +347,36 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(items[0].key, "config-abc.yaml");
+    }
+
+    #[test]
+    fn embedded_store_is_filled_from_config_map_sources_before_the_runtime_starts() {
+        let index = fixtures::INDEX.replace(
+            r#"{ qdrant: { url: "http://qdrant:6334", apiKeySecretRef: { name: qdrant } } }"#,
+            "{ embedded: {} }\n  sources: [{ configMap: { name: docs-a } }, { url: https://example.com/x.md }]",
+        );
+        let v = fixtures::validated_with(fixtures::PIPELINE, &index);
+        let spec = pod_template(&v, "config-a.yaml").spec.unwrap();
+        let init = &spec.init_containers.as_ref().unwrap()[0];
+        let args = init.args.clone().unwrap();
+        assert_eq!(args[0], "ingest");
+        assert_eq!(args.last().map(String::as_str), Some("/sources/docs-a"));
+        assert_eq!(init.image, spec.containers[0].image);
+        let volume = spec
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "source-docs-a")
+            .unwrap();
+        assert_eq!(volume.config_map.unwrap().name, "docs-a");
+        // A Qdrant server is filled by the indexing Job, not by every pod.
+        assert!(
+            pod_template(&validated(), "config-a.yaml")
+                .spec
+                .unwrap()
+                .init_containers
+                .is_none()
+        );
     }
 
     #[test]
