@@ -448,7 +448,8 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
         d.requeue(POLL);
         return;
     }
-    if !spec.auto_promote && !input.promote_requested {
+    // A manual gate protects live traffic; a first deploy has none to protect.
+    if !spec.auto_promote && !input.promote_requested && active.is_some() {
         // Announced once, in the decision that completed verification.
         if d.events
             .iter()

@@ -441,6 +441,14 @@ fn manual_promotion_pauses_until_the_annotation_appears() {
 }
 
 #[test]
+fn a_first_deploy_is_not_held_for_manual_promotion() {
+    let state = rolling(None, Blue, "r1", progress(0, 2, 0, true));
+    let mut case = Case::new("r1", state, observed(up("r1", 2), None));
+    case.spec.auto_promote = false;
+    assert_eq!(case.decide().step, CutoverStep::Promoted { color: Blue });
+}
+
+#[test]
 fn a_stale_promote_annotation_is_removed_when_there_is_nothing_to_promote() {
     let mut case = Case::new("r1", active(Blue, "r1"), observed(up("r1", 2), None));
     case.promote = true;
