@@ -1,0 +1,202 @@
+//! What the ragops scenarios share: a namespace with the CRDs and an operator of its own, the
+//! sample RagIndex, pipelines built from the sample, and readers for status, Services and Events.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use e2e::{ChildProcess, Cluster, PodServers, PodServersOptions, TestNamespace, crd_established, wait_for};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
+use serde_json::{Value, json};
+
+/// Long enough for KWOK, the controllers and a few health-check periods.
+pub const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn samples() -> std::path::PathBuf {
+    e2e::workspace_root().join("config/samples")
+}
+
+pub fn read_sample<T: serde::de::DeserializeOwned>(file: &str) -> Result<T> {
+    let text = std::fs::read_to_string(samples().join(file)).with_context(|| format!("reading {file}"))?;
+    Ok(serde_yaml::from_str(&text)?)
+}
+
+/// Applies the CRDs from `crds/` (idempotent) and waits until they are served.
+pub async fn install_crds(cluster: &Cluster) -> Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(cluster.client().await?);
+    for entry in std::fs::read_dir(e2e::workspace_root().join("crds"))? {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(entry?.path())?)?;
+        let name = crd.metadata.name.clone().context("CRD without a name")?;
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd)).await?;
+        e2e::wait_for_object(&api, &name, Duration::from_secs(30), crd_established()).await?;
+    }
+    Ok(())
+}
+
+/// One test's world: a namespace with the CRDs, the sample documents and RagIndex, an operator
+/// watching only this namespace, and HTTP servers on the pod IPs of the pipeline's pods.
+pub struct World {
+    pub cluster: Cluster,
+    pub ns: TestNamespace,
+    pub operator: Option<ChildProcess>,
+    pub pods: PodServers,
+}
+
+impl World {
+    pub async fn new(prefix: &str) -> Result<Self> {
+        Self::with_pods(prefix, PodServersOptions::default()).await
+    }
+
+    pub async fn with_pods(prefix: &str, pods: PodServersOptions) -> Result<Self> {
+        e2e::install_crypto_provider();
+        let cluster = Cluster::from_env()?;
+        install_crds(&cluster).await?;
+        let ns = TestNamespace::new(&cluster, prefix).await?;
+        let docs: ConfigMap = read_sample("handbook-docs.yaml")?;
+        ns.api::<ConfigMap>().create(&PostParams::default(), &docs).await?;
+        let index: RagIndex = read_sample("ragindex.yaml")?;
+        ns.api::<RagIndex>().create(&PostParams::default(), &index).await?;
+        let pods = PodServers::start(&cluster, ns.name(), pods).await?;
+        let operator = Some(start_operator(&cluster, ns.name())?);
+        Ok(Self { cluster, ns, operator, pods })
+    }
+
+    pub fn pipelines(&self) -> Api<RagPipeline> {
+        self.ns.api()
+    }
+
+    /// Creates a pipeline from the sample, with `patch` merged into its spec.
+    pub async fn create_pipeline(&self, name: &str, spec_patch: Value) -> Result<RagPipeline> {
+        let mut value: Value = read_sample("ragpipeline.yaml")?;
+        value["metadata"]["name"] = json!(name);
+        merge(&mut value["spec"], spec_patch);
+        let pipeline: RagPipeline = serde_json::from_value(value)?;
+        Ok(self.pipelines().create(&PostParams::default(), &pipeline).await?)
+    }
+
+    /// Merge-patches the pipeline's spec (as a user editing it would).
+    pub async fn patch_spec(&self, name: &str, spec_patch: Value) -> Result<()> {
+        let patch = json!({ "spec": spec_patch });
+        self.pipelines().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        Ok(())
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str) -> Result<()> {
+        let patch = json!({ "metadata": { "annotations": { key: "" } } });
+        self.pipelines().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        Ok(())
+    }
+
+    /// Waits until the pipeline's status satisfies `done`; returns the pipeline.
+    pub async fn wait_pipeline(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&RagPipeline) -> bool,
+    ) -> Result<RagPipeline> {
+        let api = self.pipelines();
+        let last = std::sync::Mutex::new(None::<String>);
+        let result = wait_for(&format!("RagPipeline {name}: {what}"), ROLLOUT_TIMEOUT, || async {
+            let p = api.get(name).await?;
+            *last.lock().unwrap() = Some(format!("{:?}", p.status));
+            Ok(done(&p).then_some(p))
+        })
+        .await;
+        result.with_context(|| {
+            let operator = self.operator.as_ref().map(|o| o.log_tail(30)).unwrap_or_default();
+            format!("last status: {:?}\noperator log:\n{operator}", last.lock().unwrap())
+        })
+    }
+
+    /// Waits for a finished rollout: phase Healthy on `color`, the observed generation current.
+    pub async fn wait_healthy_on(&self, name: &str, color: Color) -> Result<RagPipeline> {
+        self.wait_pipeline(name, &format!("Healthy on {color}"), |p| {
+            let s = p.status.as_ref();
+            s.and_then(|s| s.phase) == Some(Phase::Healthy)
+                && s.and_then(|s| s.active_color) == Some(color)
+                && s.and_then(|s| s.observed_generation) == p.metadata.generation
+        })
+        .await
+    }
+
+    /// The colour Service `name` selects, if it exists.
+    pub async fn service_color(&self, name: &str) -> Result<Option<String>> {
+        let svc = self.ns.api::<Service>().get_opt(name).await?;
+        Ok(svc.and_then(|s| s.spec?.selector?.get("ragops.io/color").cloned()))
+    }
+
+    /// `(reason, note)` of every Event about the pipeline, oldest first.
+    pub async fn events(&self, name: &str) -> Result<Vec<(String, String)>> {
+        let events: Api<Event> = self.ns.api();
+        let mut list: Vec<Event> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect();
+        list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+        Ok(list.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect())
+    }
+
+    pub async fn wait_event(&self, name: &str, reason: &str) -> Result<Vec<(String, String)>> {
+        wait_for(&format!("an Event {reason} for {name}"), ROLLOUT_TIMEOUT, || async {
+            let events = self.events(name).await?;
+            Ok(events.iter().any(|(r, _)| r == reason).then_some(events))
+        })
+        .await
+    }
+
+    /// Replicas the Deployment of `color` asks for.
+    pub async fn replicas(&self, name: &str, color: &str) -> Result<Option<i32>> {
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> = self.ns.api();
+        Ok(api.get_opt(&format!("{name}-{color}")).await?.and_then(|d| d.spec?.replicas))
+    }
+
+    /// Stops the operator (SIGTERM, then SIGKILL) and starts a new one.
+    pub fn restart_operator(&mut self) -> Result<()> {
+        if let Some(mut old) = self.operator.take() {
+            old.terminate(Duration::from_secs(10))?;
+        }
+        self.operator = Some(start_operator(&self.cluster, self.ns.name())?);
+        Ok(())
+    }
+}
+
+pub fn start_operator(cluster: &Cluster, ns: &str) -> Result<ChildProcess> {
+    // Metrics on an ephemeral loopback port: pod servers own <podIP>:8080.
+    e2e::start_operator(cluster, ns, &["--metrics-addr", "127.0.0.1:0", "--log-format", "text"])
+}
+
+/// RFC 7386 merge of `patch` into `target`.
+pub fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    merge(t.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// Writes the sample documents (the keys of the handbook-docs ConfigMap) into `dir`.
+pub fn write_sample_docs(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let docs: ConfigMap = read_sample("handbook-docs.yaml")?;
+    let data = docs.data.unwrap_or_default();
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in &data {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(data)
+}
