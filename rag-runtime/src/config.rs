@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// Bearer tokens accepted by the service, comma separated. Unset means no auth.
 pub const API_KEYS_ENV: &str = "RAG_API_KEYS";
+/// A file of bearer tokens, one per line (e.g. a mounted Secret); added to `RAG_API_KEYS`.
+pub const API_KEYS_FILE_ENV: &str = "RAG_API_KEYS_FILE";
 /// API key for an `openai` embedding provider.
 pub const EMBEDDING_API_KEY_ENV: &str = "EMBEDDING_API_KEY";
 /// API key for an `openai` LLM provider.
@@ -84,11 +86,51 @@ pub struct RateLimitConfig {
 }
 
 /// Where vectors live: exactly one backend.
+///
+/// Written as a map with one key (`vectorStore: {qdrant: {url: ...}}`), the way the RagIndex spec
+/// spells it; serde_yaml's own enum form would need YAML tags (`!qdrant`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "VectorStoreMap", into = "VectorStoreMap")]
 pub enum VectorStoreConfig {
     Qdrant(QdrantConfig),
     Embedded(EmbeddedConfig),
+}
+
+/// The on-disk form of [`VectorStoreConfig`].
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VectorStoreMap {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    qdrant: Option<QdrantConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    embedded: Option<EmbeddedConfig>,
+}
+
+impl TryFrom<VectorStoreMap> for VectorStoreConfig {
+    type Error = String;
+
+    fn try_from(map: VectorStoreMap) -> Result<Self, String> {
+        match (map.qdrant, map.embedded) {
+            (Some(q), None) => Ok(Self::Qdrant(q)),
+            (None, Some(e)) => Ok(Self::Embedded(e)),
+            _ => Err("exactly one of `qdrant` or `embedded` must be set".into()),
+        }
+    }
+}
+
+impl From<VectorStoreConfig> for VectorStoreMap {
+    fn from(config: VectorStoreConfig) -> Self {
+        match config {
+            VectorStoreConfig::Qdrant(q) => Self {
+                qdrant: Some(q),
+                ..Default::default()
+            },
+            VectorStoreConfig::Embedded(e) => Self {
+                embedded: Some(e),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 impl Default for VectorStoreConfig {
@@ -113,7 +155,9 @@ pub struct EmbeddedConfig {
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./data") }
+        Self {
+            data_dir: PathBuf::from("./data"),
+        }
     }
 }
 
@@ -167,7 +211,10 @@ pub struct ChunkingConfig {
 
 impl Default for ChunkingConfig {
     fn default() -> Self {
-        Self { max_chars: 1000, overlap_chars: 150 }
+        Self {
+            max_chars: 1000,
+            overlap_chars: 150,
+        }
     }
 }
 
@@ -183,7 +230,11 @@ pub struct RetrievalConfig {
 
 impl Default for RetrievalConfig {
     fn default() -> Self {
-        Self { top_k: 5, score_threshold: None, hybrid: true }
+        Self {
+            top_k: 5,
+            score_threshold: None,
+            hybrid: true,
+        }
     }
 }
 
@@ -219,25 +270,38 @@ pub struct PromptConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parsing config: {0}")]
     Parse(#[from] serde_yaml::Error),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl RuntimeConfig {
     /// Parses and validates YAML.
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         // An empty document is `null` to serde_yaml; treat it as "all defaults".
-        let config: Self = if text.trim().is_empty() { Self::default() } else { serde_yaml::from_str(text)? };
+        let config: Self = if text.trim().is_empty() {
+            Self::default()
+        } else {
+            serde_yaml::from_str(text)?
+        };
         config.validate()?;
         Ok(config)
     }
 
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         Self::from_yaml(&text)
     }
 
@@ -247,7 +311,12 @@ impl RuntimeConfig {
 
     /// Rules the types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, message: &str| Err(ConfigError::Invalid { field, message: message.into() });
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.into(),
+            })
+        };
         if self.collection.0.is_empty() {
             return invalid("collection", "must not be empty");
         }
@@ -264,7 +333,10 @@ impl RuntimeConfig {
             return invalid("chunking.maxChars", "must be at least 1");
         }
         if self.chunking.overlap_chars >= self.chunking.max_chars {
-            return invalid("chunking.overlapChars", "must be smaller than chunking.maxChars");
+            return invalid(
+                "chunking.overlapChars",
+                "must be smaller than chunking.maxChars",
+            );
         }
         if !(1..=100).contains(&self.retrieval.top_k) {
             return invalid("retrieval.topK", "must be between 1 and 100");
@@ -289,9 +361,24 @@ mod tests {
     fn empty_config_is_the_embedded_defaults() {
         let config = RuntimeConfig::from_yaml("").unwrap();
         assert_eq!(config, RuntimeConfig::default());
-        assert!(matches!(config.vector_store, VectorStoreConfig::Embedded(_)));
+        assert!(matches!(
+            config.vector_store,
+            VectorStoreConfig::Embedded(_)
+        ));
         assert_eq!(config.embedding.provider, EmbeddingProvider::Local);
         assert_eq!(config.llm.provider, LlmProvider::Extractive);
+        let embedded =
+            RuntimeConfig::from_yaml("vectorStore: { embedded: { dataDir: /var/lib/rag } }")
+                .unwrap();
+        let expected = EmbeddedConfig {
+            data_dir: "/var/lib/rag".into(),
+        };
+        assert_eq!(embedded.vector_store, VectorStoreConfig::Embedded(expected));
+        assert!(
+            config.to_yaml().contains("vectorStore:\n  embedded:"),
+            "{}",
+            config.to_yaml()
+        );
     }
 
     #[test]
@@ -314,16 +401,31 @@ retrieval: { topK: 8 }
     #[test]
     fn invalid_configs_name_the_field() {
         for (yaml, field) in [
-            ("chunking: { maxChars: 100, overlapChars: 100 }", "chunking.overlapChars"),
+            (
+                "chunking: { maxChars: 100, overlapChars: 100 }",
+                "chunking.overlapChars",
+            ),
             ("retrieval: { topK: 0 }", "retrieval.topK"),
             ("embedding: { dimensions: 0 }", "embedding.dimensions"),
             ("llm: { provider: openai }", "llm.model"),
-            ("vectorStore: { qdrant: { url: '' } }", "vectorStore.qdrant.url"),
+            (
+                "vectorStore: { qdrant: { url: '' } }",
+                "vectorStore.qdrant.url",
+            ),
         ] {
             let err = RuntimeConfig::from_yaml(yaml).unwrap_err().to_string();
             assert!(err.starts_with(field), "{yaml}: {err}");
         }
-        let err = RuntimeConfig::from_yaml("retrival: {}").unwrap_err().to_string();
+        for yaml in [
+            "vectorStore: {}",
+            "vectorStore: { embedded: {}, qdrant: { url: x } }",
+        ] {
+            let err = RuntimeConfig::from_yaml(yaml).unwrap_err().to_string();
+            assert!(err.contains("exactly one"), "{yaml}: {err}");
+        }
+        let err = RuntimeConfig::from_yaml("retrival: {}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("retrival"), "{err}");
     }
 }

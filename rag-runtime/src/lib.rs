@@ -10,10 +10,30 @@
 pub mod config;
 
 #[cfg(feature = "server")]
+pub mod chunk;
+#[cfg(feature = "server")]
+pub mod embed;
+#[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
+pub mod generate;
+#[cfg(feature = "server")]
+pub mod ingest;
+#[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
+pub mod rag;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
 
+#[cfg(feature = "server")]
+pub use server::router;
+#[cfg(feature = "server")]
+pub use state::AppState;
 
 /// Installs ring as the process-wide rustls crypto provider.
 ///

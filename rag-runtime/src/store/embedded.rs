@@ -9,14 +9,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
-    EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter as EdgeFilter, Fusion,
-    JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations,
-    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, SparseVector,
-    UpdateOperation, ValueVariants, Vector, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations,
+    Filter as EdgeFilter, Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaType, PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum,
+    QueryRequest, Range, ScoringQuery, SparseVector, UpdateOperation, ValueVariants, Vector,
+    VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
 use serde_json::Value;
 
-use super::{ChunkRecord, DENSE, Filter, Hit, RRF_K, SPARSE, SearchRequest, VectorStore, normalise_rrf};
+use super::{
+    ChunkRecord, DENSE, Filter, Hit, RRF_K, SPARSE, SearchRequest, VectorStore, normalise_rrf,
+};
 use crate::config::Distance;
 use crate::error::{Error, Result};
 
@@ -31,20 +34,34 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens the collection under `data_dir`, creating it (and the directory) when missing.
-    pub async fn open(data_dir: &Path, collection: &str, dimensions: usize, distance: Distance) -> Result<Self> {
+    pub async fn open(
+        data_dir: &Path,
+        collection: &str,
+        dimensions: usize,
+        distance: Distance,
+    ) -> Result<Self> {
         let path = data_dir.join(collection);
         let shard = blocking(move || open_shard(&path, dimensions, distance)).await??;
-        Ok(Self { shard: Arc::new(shard), dimensions })
+        Ok(Self {
+            shard: Arc::new(shard),
+            dimensions,
+        })
     }
 
-    async fn with_shard<T: Send + 'static>(&self, f: impl FnOnce(&EdgeShard) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn with_shard<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&EdgeShard) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let shard = Arc::clone(&self.shard);
         blocking(move || f(&shard)).await?
     }
 }
 
 fn open_shard(path: &PathBuf, dimensions: usize, distance: Distance) -> Result<EdgeShard> {
-    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(path).map_err(io)?;
     if path.join("edge_config.json").exists() {
         let shard = EdgeShard::load(path, None).map_err(Error::store)?;
@@ -60,26 +77,39 @@ fn open_shard(path: &PathBuf, dimensions: usize, distance: Distance) -> Result<E
     let config = EdgeConfig {
         // Payload on disk keeps the resident set small for large corpora; reads go through mmap.
         on_disk_payload: true,
-        vectors: HashMap::from([(DENSE.to_string(), EdgeVectorParams::builder(dimensions, edge_distance(distance)).build())]),
+        vectors: HashMap::from([(
+            DENSE.to_string(),
+            EdgeVectorParams::builder(dimensions, edge_distance(distance)).build(),
+        )]),
         sparse_vectors: HashMap::from([(
             SPARSE.to_string(),
-            EdgeSparseVectorParams { modifier: Some(Modifier::Idf), ..Default::default() },
+            EdgeSparseVectorParams {
+                modifier: Some(Modifier::Idf),
+                ..Default::default()
+            },
         )]),
-        optimizers: EdgeOptimizersConfig { indexing_threshold: Some(INDEXING_THRESHOLD_KB), ..Default::default() },
+        optimizers: EdgeOptimizersConfig {
+            indexing_threshold: Some(INDEXING_THRESHOLD_KB),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let shard = EdgeShard::new(path, config).map_err(Error::store)?;
     shard
-        .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-            field_name: json_path("documentId")?,
-            field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
-        })))
+        .update(UpdateOperation::FieldIndexOperation(
+            FieldIndexOperations::CreateIndex(CreateIndex {
+                field_name: json_path("documentId")?,
+                field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
+            }),
+        ))
         .map_err(Error::store)?;
     Ok(shard)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Store(format!("embedded store task failed: {e}")))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Store(format!("embedded store task failed: {e}")))
 }
 
 fn edge_distance(distance: Distance) -> qdrant_edge::Distance {
@@ -91,20 +121,26 @@ fn edge_distance(distance: Distance) -> qdrant_edge::Distance {
 }
 
 fn json_path(key: &str) -> Result<JsonPath> {
-    key.parse().map_err(|_| Error::Invalid(format!("filter key {key:?} is not a valid field path")))
+    key.parse()
+        .map_err(|_| Error::Invalid(format!("filter key {key:?} is not a valid field path")))
 }
 
 fn value_variant(value: &Value) -> Result<ValueVariants> {
     match value {
         Value::String(s) => Ok(ValueVariants::String(s.clone())),
         Value::Bool(b) => Ok(ValueVariants::Bool(*b)),
-        Value::Number(n) if n.is_i64() => Ok(ValueVariants::Integer(n.as_i64().unwrap_or_default())),
+        Value::Number(n) if n.is_i64() => {
+            Ok(ValueVariants::Integer(n.as_i64().unwrap_or_default()))
+        }
         other => Err(Error::Invalid(format!("cannot match on {other}"))),
     }
 }
 
 fn matches(key: &str, value: &Value) -> Result<Condition> {
-    Ok(Condition::Field(FieldCondition::new_match(json_path(key)?, Match::new_value(value_variant(value)?))))
+    Ok(Condition::Field(FieldCondition::new_match(
+        json_path(key)?,
+        Match::new_value(value_variant(value)?),
+    )))
 }
 
 fn edge_filter(filter: &Filter) -> Result<Option<EdgeFilter>> {
@@ -113,33 +149,57 @@ fn edge_filter(filter: &Filter) -> Result<Option<EdgeFilter>> {
     }
     let mut must = Vec::with_capacity(filter.0.len());
     for (key, values) in &filter.0 {
-        let any: Vec<Condition> = values.iter().map(|v| matches(key, v)).collect::<Result<_>>()?;
+        let any: Vec<Condition> = values
+            .iter()
+            .map(|v| matches(key, v))
+            .collect::<Result<_>>()?;
         must.push(match <[Condition; 1]>::try_from(any) {
             Ok([single]) => single,
-            Err(any) => Condition::Filter(EdgeFilter { should: Some(any), ..Default::default() }),
+            Err(any) => Condition::Filter(EdgeFilter {
+                should: Some(any),
+                ..Default::default()
+            }),
         });
     }
-    Ok(Some(EdgeFilter { must: Some(must), ..Default::default() }))
+    Ok(Some(EdgeFilter {
+        must: Some(must),
+        ..Default::default()
+    }))
 }
 
 fn document_filter(document_id: &str, from_chunk: u32) -> Result<EdgeFilter> {
     let mut must = vec![matches("documentId", &Value::from(document_id))?];
     if from_chunk > 0 {
-        let range = Range { gte: Some(f64::from(from_chunk).into()), ..Default::default() };
-        must.push(Condition::Field(FieldCondition::new_range(json_path("chunk")?, range)));
+        let range = Range {
+            gte: Some(f64::from(from_chunk).into()),
+            ..Default::default()
+        };
+        must.push(Condition::Field(FieldCondition::new_range(
+            json_path("chunk")?,
+            range,
+        )));
     }
-    Ok(EdgeFilter { must: Some(must), ..Default::default() })
+    Ok(EdgeFilter {
+        must: Some(must),
+        ..Default::default()
+    })
 }
 
 fn to_point(chunk: ChunkRecord) -> Result<qdrant_edge::PointStructPersisted> {
     let sparse = SparseVector::new(chunk.sparse.indices.clone(), chunk.sparse.values.clone())
         .map_err(|e| Error::Store(format!("invalid sparse vector: {e}")))?;
-    let vectors = Vectors::new_named([(DENSE, Vector::new_dense(chunk.dense.clone())), (SPARSE, Vector::from(sparse))]);
+    let vectors = Vectors::new_named([
+        (DENSE, Vector::new_dense(chunk.dense.clone())),
+        (SPARSE, Vector::from(sparse)),
+    ]);
     Ok(PointStruct::new(chunk.point_id(), vectors, Value::Object(chunk.payload())).into())
 }
 
 fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
-    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery { query: vector, using: Some(using.to_string()) }))
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+        query: vector,
+        using: Some(using.to_string()),
+    }))
 }
 
 fn query_request(request: &SearchRequest) -> Result<(QueryRequest, usize)> {
@@ -166,7 +226,12 @@ fn query_request(request: &SearchRequest) -> Result<(QueryRequest, usize)> {
         with_payload: WithPayloadInterface::Bool(true),
     };
     let request = match <[ScoringQuery; 1]>::try_from(queries) {
-        Ok([single]) => QueryRequest { query: Some(single), filter, score_threshold: request.score_threshold.map(Into::into), ..base },
+        Ok([single]) => QueryRequest {
+            query: Some(single),
+            filter,
+            score_threshold: request.score_threshold.map(Into::into),
+            ..base
+        },
         Err(queries) => QueryRequest {
             // Each retriever brings a deeper candidate list than the final limit, so fusion can
             // promote chunks that one of them ranks just below the cut.
@@ -181,7 +246,10 @@ fn query_request(request: &SearchRequest) -> Result<(QueryRequest, usize)> {
                     score_threshold: None,
                 })
                 .collect(),
-            query: Some(ScoringQuery::Fusion(Fusion::Rrf { k: RRF_K, weights: None })),
+            query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                k: RRF_K,
+                weights: None,
+            })),
             ..base
         },
     };
@@ -204,12 +272,15 @@ impl VectorStore for EmbeddedStore {
         if chunks.is_empty() {
             return Ok(());
         }
-        let points = chunks.into_iter().map(to_point).collect::<Result<Vec<_>>>()?;
+        let points = chunks
+            .into_iter()
+            .map(to_point)
+            .collect::<Result<Vec<_>>>()?;
         self.with_shard(move |shard| {
             shard
-                .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(
-                    points,
-                ))))
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+                ))
                 .map_err(Error::store)
         })
         .await
@@ -218,10 +289,17 @@ impl VectorStore for EmbeddedStore {
     async fn delete_document(&self, document_id: &str, from_chunk: u32) -> Result<u64> {
         let filter = document_filter(document_id, from_chunk)?;
         self.with_shard(move |shard| {
-            let count = shard.count(CountRequest { filter: Some(filter.clone()), exact: true }).map_err(Error::store)?;
+            let count = shard
+                .count(CountRequest {
+                    filter: Some(filter.clone()),
+                    exact: true,
+                })
+                .map_err(Error::store)?;
             if count > 0 {
                 shard
-                    .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
+                    .update(UpdateOperation::PointOperation(
+                        PointOperations::DeletePointsByFilter(filter),
+                    ))
                     .map_err(Error::store)?;
             }
             Ok(count as u64)
@@ -235,11 +313,17 @@ impl VectorStore for EmbeddedStore {
             return Ok(vec![]);
         }
         let threshold = request.score_threshold;
-        let points = self.with_shard(move |shard| shard.query(query).map_err(Error::store)).await?;
+        let points = self
+            .with_shard(move |shard| shard.query(query).map_err(Error::store))
+            .await?;
         Ok(points
             .into_iter()
             .map(|p| {
-                let score = if retrievers > 1 { normalise_rrf(p.score, retrievers) } else { p.score };
+                let score = if retrievers > 1 {
+                    normalise_rrf(p.score, retrievers)
+                } else {
+                    p.score
+                };
                 Hit::from_payload(score, p.payload.map(|p| p.0).unwrap_or_default())
             })
             // Fused scores are only comparable after normalising, so the threshold applies here.
@@ -249,7 +333,12 @@ impl VectorStore for EmbeddedStore {
 
     async fn count(&self) -> Result<u64> {
         self.with_shard(|shard| {
-            Ok(shard.count(CountRequest { filter: None, exact: true }).map_err(Error::store)? as u64)
+            Ok(shard
+                .count(CountRequest {
+                    filter: None,
+                    exact: true,
+                })
+                .map_err(Error::store)? as u64)
         })
         .await
     }

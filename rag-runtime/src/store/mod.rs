@@ -86,9 +86,13 @@ pub struct Filter(pub Vec<(String, Vec<Value>)>);
 impl Filter {
     /// Parses the API's `{"key": value | [values]}` form.
     pub fn from_json(value: Option<&Value>) -> Result<Self> {
-        let Some(value) = value else { return Ok(Self::default()) };
+        let Some(value) = value else {
+            return Ok(Self::default());
+        };
         let Value::Object(map) = value else {
-            return Err(Error::Invalid("filter must be an object of field: value".into()));
+            return Err(Error::Invalid(
+                "filter must be an object of field: value".into(),
+            ));
         };
         let mut conditions = Vec::with_capacity(map.len());
         for (key, value) in map {
@@ -96,8 +100,13 @@ impl Filter {
                 Value::Array(values) => values.clone(),
                 other => vec![other.clone()],
             };
-            if values.iter().any(|v| !(v.is_string() || v.is_i64() || v.is_u64() || v.is_boolean())) {
-                return Err(Error::Invalid(format!("filter.{key}: only strings, integers and booleans can be matched")));
+            if values
+                .iter()
+                .any(|v| !(v.is_string() || v.is_i64() || v.is_u64() || v.is_boolean()))
+            {
+                return Err(Error::Invalid(format!(
+                    "filter.{key}: only strings, integers and booleans can be matched"
+                )));
             }
             conditions.push((payload_key(key), values));
         }
@@ -140,13 +149,20 @@ impl Hit {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        Self { document_id, chunk, score, text, metadata }
+        Self {
+            document_id,
+            chunk,
+            score,
+            text,
+            metadata,
+        }
     }
 }
 
-/// Rescales an RRF score so a chunk ranked first by every retriever scores 1.0.
+/// Rescales an RRF score so a chunk ranked first by every retriever scores 1.0. Qdrant gives the
+/// chunk at 0-based position `p` of each list `1 / (k + p)`.
 pub fn normalise_rrf(score: f32, retrievers: usize) -> f32 {
-    score * (RRF_K as f32 + 1.0) / retrievers as f32
+    score * RRF_K as f32 / retrievers as f32
 }
 
 #[async_trait]
@@ -170,10 +186,19 @@ pub trait VectorStore: Send + Sync {
 pub async fn open(config: &RuntimeConfig) -> Result<Arc<dyn VectorStore>> {
     Ok(match &config.vector_store {
         VectorStoreConfig::Embedded(embedded) => Arc::new(
-            embedded::EmbeddedStore::open(&embedded.data_dir, &config.collection.0, config.embedding.dimensions as usize, config.distance)
-                .await?,
+            embedded::EmbeddedStore::open(
+                &embedded.data_dir,
+                &config.collection.0,
+                config.embedding.dimensions as usize,
+                config.distance,
+            )
+            .await?,
         ),
-        VectorStoreConfig::Qdrant(qdrant) => Arc::new(qdrant::QdrantStore::connect(qdrant, &config.collection.0, config.distance)?),
+        VectorStoreConfig::Qdrant(qdrant) => Arc::new(qdrant::QdrantStore::connect(
+            qdrant,
+            &config.collection.0,
+            config.distance,
+        )?),
     })
 }
 
@@ -192,16 +217,27 @@ mod tests {
 
     #[test]
     fn filters_map_keys_into_the_payload() {
-        let f = Filter::from_json(Some(&serde_json::json!({"documentId": "a.md", "lang": ["en", "de"]}))).unwrap();
+        let f = Filter::from_json(Some(
+            &serde_json::json!({"documentId": "a.md", "lang": ["en", "de"]}),
+        ))
+        .unwrap();
         assert_eq!(f.0[0].0, "documentId");
-        assert_eq!(f.0[1], ("metadata.lang".to_string(), vec![Value::from("en"), Value::from("de")]));
+        assert_eq!(
+            f.0[1],
+            (
+                "metadata.lang".to_string(),
+                vec![Value::from("en"), Value::from("de")]
+            )
+        );
         assert!(Filter::from_json(Some(&serde_json::json!([1]))).is_err());
         assert!(Filter::from_json(Some(&serde_json::json!({"x": 1.5}))).is_err());
     }
 
     #[test]
     fn rrf_normalisation_puts_a_double_first_at_one() {
-        let top = 2.0 / (RRF_K as f32 + 1.0);
+        let top = 2.0 / RRF_K as f32;
         assert!((normalise_rrf(top, 2) - 1.0).abs() < 1e-6);
+        let first_and_second = 1.0 / RRF_K as f32 + 1.0 / (RRF_K as f32 + 1.0);
+        assert!(normalise_rrf(first_and_second, 2) < 1.0);
     }
 }

@@ -4,15 +4,18 @@
 
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
-    Condition, CountPointsBuilder, CreateAliasBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, FieldType, Filter as QFilter, Modifier, NamedVectors, PointStruct, PrefetchQueryBuilder,
-    Query, QueryPointsBuilder, Range, RrfBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
-    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    Condition, CountPointsBuilder, CreateAliasBuilder, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, DeletePointsBuilder, FieldType, Filter as QFilter, Modifier,
+    NamedVectors, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Range, RrfBuilder,
+    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
+    VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
 use serde_json::Value;
 
-use super::{ChunkRecord, DENSE, Filter, Hit, RRF_K, SPARSE, SearchRequest, VectorStore, normalise_rrf};
+use super::{
+    ChunkRecord, DENSE, Filter, Hit, RRF_K, SPARSE, SearchRequest, VectorStore, normalise_rrf,
+};
 use crate::config::{Distance, QDRANT_API_KEY_ENV, QdrantConfig};
 use crate::error::{Error, Result};
 
@@ -25,14 +28,28 @@ pub struct QdrantStore {
 impl QdrantStore {
     /// Builds the client; connecting happens lazily on the first call.
     pub fn connect(config: &QdrantConfig, collection: &str, distance: Distance) -> Result<Self> {
-        let api_key = std::env::var(QDRANT_API_KEY_ENV).ok().filter(|k| !k.is_empty());
-        let client = Qdrant::from_url(&config.url).api_key(api_key).skip_compatibility_check().build().map_err(Error::store)?;
-        Ok(Self { client, collection: collection.to_string(), distance })
+        let api_key = std::env::var(QDRANT_API_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty());
+        let client = Qdrant::from_url(&config.url)
+            .api_key(api_key)
+            .skip_compatibility_check()
+            .build()
+            .map_err(Error::store)?;
+        Ok(Self {
+            client,
+            collection: collection.to_string(),
+            distance,
+        })
     }
 
     /// The same store writing to another collection (a re-index target).
     pub fn with_collection(&self, collection: &str) -> Self {
-        Self { client: self.client.clone(), collection: collection.to_string(), distance: self.distance }
+        Self {
+            client: self.client.clone(),
+            collection: collection.to_string(),
+            distance: self.distance,
+        }
     }
 
     pub fn collection(&self) -> &str {
@@ -42,16 +59,25 @@ impl QdrantStore {
     /// Points `alias` at this store's collection; returns the collection it pointed at before.
     pub async fn switch_alias(&self, alias: &str) -> Result<Option<String>> {
         let aliases = self.client.list_aliases().await.map_err(Error::store)?;
-        let previous =
-            aliases.aliases.into_iter().find(|a| a.alias_name == alias).map(|a| a.collection_name);
+        let previous = aliases
+            .aliases
+            .into_iter()
+            .find(|a| a.alias_name == alias)
+            .map(|a| a.collection_name);
         // Qdrant replaces an existing alias of the same name in one step, so readers never
         // see the alias missing.
-        self.client.create_alias(CreateAliasBuilder::new(&self.collection, alias)).await.map_err(Error::store)?;
+        self.client
+            .create_alias(CreateAliasBuilder::new(&self.collection, alias))
+            .await
+            .map_err(Error::store)?;
         Ok(previous.filter(|p| p != &self.collection))
     }
 
     pub async fn drop_collection(&self, name: &str) -> Result<()> {
-        self.client.delete_collection(name).await.map_err(Error::store)?;
+        self.client
+            .delete_collection(name)
+            .await
+            .map_err(Error::store)?;
         Ok(())
     }
 }
@@ -79,7 +105,10 @@ fn qdrant_filter(filter: &Filter) -> Result<Option<QFilter>> {
     }
     let mut must = Vec::with_capacity(filter.0.len());
     for (key, values) in &filter.0 {
-        let any: Vec<Condition> = values.iter().map(|v| matches(key, v)).collect::<Result<_>>()?;
+        let any: Vec<Condition> = values
+            .iter()
+            .map(|v| matches(key, v))
+            .collect::<Result<_>>()?;
         must.push(match <[Condition; 1]>::try_from(any) {
             Ok([single]) => single,
             Err(any) => QFilter::should(any).into(),
@@ -91,7 +120,13 @@ fn qdrant_filter(filter: &Filter) -> Result<Option<QFilter>> {
 fn document_filter(document_id: &str, from_chunk: u32) -> QFilter {
     let mut must = vec![Condition::matches("documentId", document_id.to_string())];
     if from_chunk > 0 {
-        must.push(Condition::range("chunk", Range { gte: Some(f64::from(from_chunk)), ..Default::default() }));
+        must.push(Condition::range(
+            "chunk",
+            Range {
+                gte: Some(f64::from(from_chunk)),
+                ..Default::default()
+            },
+        ));
     }
     QFilter::must(must)
 }
@@ -99,26 +134,51 @@ fn document_filter(document_id: &str, from_chunk: u32) -> QFilter {
 fn to_point(chunk: ChunkRecord) -> PointStruct {
     let vectors = NamedVectors::default()
         .add_vector(DENSE, Vector::from(chunk.dense.clone()))
-        .add_vector(SPARSE, Vector::new_sparse(chunk.sparse.indices.clone(), chunk.sparse.values.clone()));
+        .add_vector(
+            SPARSE,
+            Vector::new_sparse(chunk.sparse.indices.clone(), chunk.sparse.values.clone()),
+        );
     PointStruct::new(chunk.point_id(), vectors, Payload::from(chunk.payload()))
 }
 
 #[async_trait]
 impl VectorStore for QdrantStore {
     async fn ensure_collection(&self, dimensions: usize) -> Result<()> {
-        if self.client.collection_exists(&self.collection).await.map_err(Error::store)? {
+        if self
+            .client
+            .collection_exists(&self.collection)
+            .await
+            .map_err(Error::store)?
+        {
             return Ok(());
         }
         let mut dense = VectorsConfigBuilder::default();
-        dense.add_named_vector_params(DENSE, VectorParamsBuilder::new(dimensions as u64, qdrant_distance(self.distance)));
+        dense.add_named_vector_params(
+            DENSE,
+            VectorParamsBuilder::new(dimensions as u64, qdrant_distance(self.distance)),
+        );
         let mut sparse = SparseVectorsConfigBuilder::default();
-        sparse.add_named_vector_params(SPARSE, SparseVectorParamsBuilder::default().modifier(Modifier::Idf as i32));
+        sparse.add_named_vector_params(
+            SPARSE,
+            SparseVectorParamsBuilder::default().modifier(Modifier::Idf as i32),
+        );
         self.client
-            .create_collection(CreateCollectionBuilder::new(&self.collection).vectors_config(dense).sparse_vectors_config(sparse))
+            .create_collection(
+                CreateCollectionBuilder::new(&self.collection)
+                    .vectors_config(dense)
+                    .sparse_vectors_config(sparse),
+            )
             .await
             .map_err(Error::store)?;
         self.client
-            .create_field_index(CreateFieldIndexCollectionBuilder::new(&self.collection, "documentId", FieldType::Keyword).wait(true))
+            .create_field_index(
+                CreateFieldIndexCollectionBuilder::new(
+                    &self.collection,
+                    "documentId",
+                    FieldType::Keyword,
+                )
+                .wait(true),
+            )
             .await
             .map_err(Error::store)?;
         Ok(())
@@ -129,7 +189,10 @@ impl VectorStore for QdrantStore {
             return Ok(());
         }
         let points: Vec<PointStruct> = chunks.into_iter().map(to_point).collect();
-        self.client.upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)).await.map_err(Error::store)?;
+        self.client
+            .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true))
+            .await
+            .map_err(Error::store)?;
         Ok(())
     }
 
@@ -137,14 +200,22 @@ impl VectorStore for QdrantStore {
         let filter = document_filter(document_id, from_chunk);
         let count = self
             .client
-            .count(CountPointsBuilder::new(&self.collection).filter(filter.clone()).exact(true))
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(filter.clone())
+                    .exact(true),
+            )
             .await
             .map_err(Error::store)?
             .result
             .map_or(0, |r| r.count);
         if count > 0 {
             self.client
-                .delete_points(DeletePointsBuilder::new(&self.collection).points(filter).wait(true))
+                .delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(filter)
+                        .wait(true),
+                )
                 .await
                 .map_err(Error::store)?;
         }
@@ -158,10 +229,15 @@ impl VectorStore for QdrantStore {
             queries.push((VectorInput::from(dense.clone()), DENSE));
         }
         if let Some(sparse) = request.sparse.as_ref().filter(|s| !s.indices.is_empty()) {
-            queries.push((VectorInput::new_sparse(sparse.indices.clone(), sparse.values.clone()), SPARSE));
+            queries.push((
+                VectorInput::new_sparse(sparse.indices.clone(), sparse.values.clone()),
+                SPARSE,
+            ));
         }
         let retrievers = queries.len();
-        let mut builder = QueryPointsBuilder::new(&self.collection).limit(request.limit as u64).with_payload(true);
+        let mut builder = QueryPointsBuilder::new(&self.collection)
+            .limit(request.limit as u64)
+            .with_payload(true);
         match <[(VectorInput, &str); 1]>::try_from(queries) {
             Ok([(vector, using)]) => {
                 builder = builder.query(Query::new_nearest(vector)).using(using);
@@ -193,7 +269,11 @@ impl VectorStore for QdrantStore {
             .result
             .into_iter()
             .map(|p| {
-                let score = if retrievers > 1 { normalise_rrf(p.score, retrievers) } else { p.score };
+                let score = if retrievers > 1 {
+                    normalise_rrf(p.score, retrievers)
+                } else {
+                    p.score
+                };
                 let payload: serde_json::Map<String, Value> = Payload::from(p.payload).into();
                 Hit::from_payload(score, payload)
             })
@@ -202,14 +282,20 @@ impl VectorStore for QdrantStore {
     }
 
     async fn count(&self) -> Result<u64> {
-        let response =
-            self.client.count(CountPointsBuilder::new(&self.collection).exact(true)).await.map_err(Error::store)?;
+        let response = self
+            .client
+            .count(CountPointsBuilder::new(&self.collection).exact(true))
+            .await
+            .map_err(Error::store)?;
         Ok(response.result.map_or(0, |r| r.count))
     }
 
     async fn ready(&self) -> Result<()> {
         // Resolves aliases too: with an alias, this checks what it points at.
-        self.client.collection_info(&self.collection).await.map_err(Error::store)?;
+        self.client
+            .collection_info(&self.collection)
+            .await
+            .map_err(Error::store)?;
         Ok(())
     }
 
