@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use e2e::{ChildProcess, Cluster, PodServers, PodServersOptions, TestNamespace, crd_established, wait_for};
+use e2e::{
+    ChildProcess, Cluster, PodServers, PodServersOptions, TestNamespace, crd_established, wait_for,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -23,7 +25,8 @@ pub fn samples() -> std::path::PathBuf {
 }
 
 pub fn read_sample<T: serde::de::DeserializeOwned>(file: &str) -> Result<T> {
-    let text = std::fs::read_to_string(samples().join(file)).with_context(|| format!("reading {file}"))?;
+    let text =
+        std::fs::read_to_string(samples().join(file)).with_context(|| format!("reading {file}"))?;
     Ok(serde_yaml::from_str(&text)?)
 }
 
@@ -31,9 +34,15 @@ pub fn read_sample<T: serde::de::DeserializeOwned>(file: &str) -> Result<T> {
 pub async fn install_crds(cluster: &Cluster) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(cluster.client().await?);
     for entry in std::fs::read_dir(e2e::workspace_root().join("crds"))? {
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(entry?.path())?)?;
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&std::fs::read_to_string(entry?.path())?)?;
         let name = crd.metadata.name.clone().context("CRD without a name")?;
-        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd)).await?;
+        api.patch(
+            &name,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
         e2e::wait_for_object(&api, &name, Duration::from_secs(30), crd_established()).await?;
     }
     Ok(())
@@ -59,12 +68,21 @@ impl World {
         install_crds(&cluster).await?;
         let ns = TestNamespace::new(&cluster, prefix).await?;
         let docs: ConfigMap = read_sample("handbook-docs.yaml")?;
-        ns.api::<ConfigMap>().create(&PostParams::default(), &docs).await?;
+        ns.api::<ConfigMap>()
+            .create(&PostParams::default(), &docs)
+            .await?;
         let index: RagIndex = read_sample("ragindex.yaml")?;
-        ns.api::<RagIndex>().create(&PostParams::default(), &index).await?;
+        ns.api::<RagIndex>()
+            .create(&PostParams::default(), &index)
+            .await?;
         let pods = PodServers::start(&cluster, ns.name(), pods).await?;
         let operator = Some(start_operator(&cluster, ns.name())?);
-        Ok(Self { cluster, ns, operator, pods })
+        Ok(Self {
+            cluster,
+            ns,
+            operator,
+            pods,
+        })
     }
 
     pub fn pipelines(&self) -> Api<RagPipeline> {
@@ -77,19 +95,26 @@ impl World {
         value["metadata"]["name"] = json!(name);
         merge(&mut value["spec"], spec_patch);
         let pipeline: RagPipeline = serde_json::from_value(value)?;
-        Ok(self.pipelines().create(&PostParams::default(), &pipeline).await?)
+        Ok(self
+            .pipelines()
+            .create(&PostParams::default(), &pipeline)
+            .await?)
     }
 
     /// Merge-patches the pipeline's spec (as a user editing it would).
     pub async fn patch_spec(&self, name: &str, spec_patch: Value) -> Result<()> {
         let patch = json!({ "spec": spec_patch });
-        self.pipelines().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        self.pipelines()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
         Ok(())
     }
 
     pub async fn annotate(&self, name: &str, key: &str) -> Result<()> {
         let patch = json!({ "metadata": { "annotations": { key: "" } } });
-        self.pipelines().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        self.pipelines()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
         Ok(())
     }
 
@@ -102,15 +127,26 @@ impl World {
     ) -> Result<RagPipeline> {
         let api = self.pipelines();
         let last = std::sync::Mutex::new(None::<String>);
-        let result = wait_for(&format!("RagPipeline {name}: {what}"), ROLLOUT_TIMEOUT, || async {
-            let p = api.get(name).await?;
-            *last.lock().unwrap() = Some(format!("{:?}", p.status));
-            Ok(done(&p).then_some(p))
-        })
+        let result = wait_for(
+            &format!("RagPipeline {name}: {what}"),
+            ROLLOUT_TIMEOUT,
+            || async {
+                let p = api.get(name).await?;
+                *last.lock().unwrap() = Some(format!("{:?}", p.status));
+                Ok(done(&p).then_some(p))
+            },
+        )
         .await;
         result.with_context(|| {
-            let operator = self.operator.as_ref().map(|o| o.log_tail(30)).unwrap_or_default();
-            format!("last status: {:?}\noperator log:\n{operator}", last.lock().unwrap())
+            let operator = self
+                .operator
+                .as_ref()
+                .map(|o| o.log_tail(30))
+                .unwrap_or_default();
+            format!(
+                "last status: {:?}\noperator log:\n{operator}",
+                last.lock().unwrap()
+            )
         })
     }
 
@@ -142,21 +178,31 @@ impl World {
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .collect();
         list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
-        Ok(list.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect())
+        Ok(list
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect())
     }
 
     pub async fn wait_event(&self, name: &str, reason: &str) -> Result<Vec<(String, String)>> {
-        wait_for(&format!("an Event {reason} for {name}"), ROLLOUT_TIMEOUT, || async {
-            let events = self.events(name).await?;
-            Ok(events.iter().any(|(r, _)| r == reason).then_some(events))
-        })
+        wait_for(
+            &format!("an Event {reason} for {name}"),
+            ROLLOUT_TIMEOUT,
+            || async {
+                let events = self.events(name).await?;
+                Ok(events.iter().any(|(r, _)| r == reason).then_some(events))
+            },
+        )
         .await
     }
 
     /// Replicas the Deployment of `color` asks for.
     pub async fn replicas(&self, name: &str, color: &str) -> Result<Option<i32>> {
         let api: Api<k8s_openapi::api::apps::v1::Deployment> = self.ns.api();
-        Ok(api.get_opt(&format!("{name}-{color}")).await?.and_then(|d| d.spec?.replicas))
+        Ok(api
+            .get_opt(&format!("{name}-{color}"))
+            .await?
+            .and_then(|d| d.spec?.replicas))
     }
 
     /// Stops the operator (SIGTERM, then SIGKILL) and starts a new one.
@@ -171,7 +217,11 @@ impl World {
 
 pub fn start_operator(cluster: &Cluster, ns: &str) -> Result<ChildProcess> {
     // Metrics on an ephemeral loopback port: pod servers own <podIP>:8080.
-    e2e::start_operator(cluster, ns, &["--metrics-addr", "127.0.0.1:0", "--log-format", "text"])
+    e2e::start_operator(
+        cluster,
+        ns,
+        &["--metrics-addr", "127.0.0.1:0", "--log-format", "text"],
+    )
 }
 
 /// RFC 7386 merge of `patch` into `target`.
@@ -199,4 +249,112 @@ pub fn write_sample_docs(dir: &Path) -> Result<BTreeMap<String, String>> {
         std::fs::write(dir.join(name), text)?;
     }
     Ok(data)
+}
+
+/// Watches Service `name` and records every moment it selected a colour with no ready pod: the
+/// one thing a blue-green cutover must never do.
+pub struct TrafficGuard {
+    violations: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    switches: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TrafficGuard {
+    pub fn start(world: &World, name: &str) -> Self {
+        use futures::StreamExt;
+        use k8s_openapi::api::core::v1::Pod;
+        use kube::runtime::{WatchStreamExt, watcher};
+
+        let services: Api<Service> = world.ns.api();
+        let pods: Api<Pod> = world.ns.api();
+        let violations = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let switches = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let (v, s) = (violations.clone(), switches.clone());
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let pipeline = name.to_string();
+        let task = tokio::spawn(async move {
+            let mut stream = watcher(services, config)
+                .applied_objects()
+                .default_backoff()
+                .boxed();
+            while let Some(Ok(svc)) = stream.next().await {
+                let Some(color) = svc
+                    .spec
+                    .and_then(|s| s.selector)
+                    .and_then(|s| s.get("ragops.io/color").cloned())
+                else {
+                    continue;
+                };
+                {
+                    let mut s = s.lock().unwrap();
+                    if s.last() != Some(&color) {
+                        s.push(color.clone());
+                    }
+                }
+                let selector = format!("ragops.io/pipeline={pipeline},ragops.io/color={color}");
+                let ready = match pods
+                    .list(&kube::api::ListParams::default().labels(&selector))
+                    .await
+                {
+                    Ok(list) => list.items.iter().filter(|p| is_ready(p)).count(),
+                    Err(e) => {
+                        v.lock().unwrap().push(format!("listing pods: {e}"));
+                        continue;
+                    }
+                };
+                if ready == 0 {
+                    v.lock().unwrap().push(format!(
+                        "Service {pipeline} selected {color} with no ready pod"
+                    ));
+                }
+            }
+        });
+        Self {
+            violations,
+            switches,
+            task,
+        }
+    }
+
+    /// Colours the Service selected, in order, without repeats.
+    pub fn switches(&self) -> Vec<String> {
+        self.switches.lock().unwrap().clone()
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TrafficGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn is_ready(p: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let status = p.status.as_ref();
+    p.metadata.deletion_timestamp.is_none()
+        && status.and_then(|s| s.pod_ip.as_ref()).is_some()
+        && status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A spec patch that changes the pod template (a new revision) and nothing else.
+pub fn new_revision(marker: &str) -> Value {
+    json!({ "runtime": { "env": [{ "name": "ROLLOUT_MARKER", "value": marker }] } })
+}
+
+/// Spec patch for scenarios served by the built-in fake pod servers: quick checks and no smoke
+/// queries (the fake servers answer only /healthz and /readyz).
+pub fn fast_rollout() -> Value {
+    json!({
+        "rollout": {
+            "smokeQueries": null,
+            "healthCheck": { "periodSeconds": 1, "successThreshold": 2, "failureThreshold": 2, "timeoutSeconds": 1 },
+            "scaleDownDelaySeconds": 3,
+            "progressDeadlineSeconds": 60
+        }
+    })
 }

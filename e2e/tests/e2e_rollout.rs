@@ -1,0 +1,296 @@
+//! Blue-green rollouts against the real control plane: first deploy, update, failed health check,
+//! manual promotion. The operator's health probes reach HTTP servers on the KWOK pod IPs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::Result;
+use common::{TrafficGuard, World, fast_rollout, merge, new_revision, write_sample_docs};
+use e2e::{PodBackend, PodServersOptions, ServedPod, wait_for};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::ResourceExt;
+use rag_operator::api::{Color, Phase};
+use serde_json::json;
+
+fn runtime_binary() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| e2e::workspace_root().join("target"))
+        .join("debug/rag-runtime")
+}
+
+/// Every pod runs the real rag-runtime on its pod IP, over the sample documents.
+fn real_runtime(docs: PathBuf, data_root: PathBuf) -> PodServersOptions {
+    let bin = runtime_binary();
+    PodServersOptions {
+        backend: PodBackend::Command(Arc::new(move |pod: &ServedPod| {
+            let data = data_root.join(&pod.name);
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
+                .arg(r#"set -e; "$BIN" ingest --data-dir "$DATA" "$DOCS"; exec "$BIN" serve --listen "$ADDR" --data-dir "$DATA""#)
+                .env("BIN", &bin)
+                .env("DATA", data)
+                .env("DOCS", &docs)
+                .env("ADDR", pod.addr.to_string());
+            cmd
+        })),
+        ..PodServersOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes() -> Result<()> {
+    let scratch = std::env::temp_dir().join(format!("ragops-e2e-sample-{}", std::process::id()));
+    write_sample_docs(&scratch.join("docs"))?;
+    let world = World::with_pods(
+        "sample",
+        real_runtime(scratch.join("docs"), scratch.join("data")),
+    )
+    .await?;
+    let guard = TrafficGuard::start(&world, "handbook");
+
+    // The sample as it is, but a short scale-down delay.
+    world
+        .create_pipeline(
+            "handbook",
+            json!({ "rollout": { "scaleDownDelaySeconds": 3 } }),
+        )
+        .await?;
+    let p = world.wait_healthy_on("handbook", Color::Blue).await?;
+    let status = p.status.unwrap();
+    assert_eq!(status.ready_replicas, Some(2));
+    assert_eq!(
+        status.endpoint.as_deref(),
+        Some(format!("http://handbook.{}.svc:80", world.ns.name()).as_str())
+    );
+    let out = world.cluster.kubectl_output(&[
+        "wait",
+        "--for=condition=Ready",
+        "ragpipeline/handbook",
+        "-n",
+        world.ns.name(),
+        "--timeout=30s",
+    ])?;
+    assert!(out.contains("condition met"), "{out}");
+
+    // Every child exists and is owned by the pipeline.
+    let uid = p.metadata.uid.clone().unwrap();
+    let owned =
+        |refs: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>| {
+            refs.unwrap_or_default()
+                .iter()
+                .any(|r| r.uid == uid && r.controller == Some(true))
+        };
+    assert!(owned(
+        world
+            .ns
+            .api::<ConfigMap>()
+            .get("handbook-config")
+            .await?
+            .metadata
+            .owner_references
+    ));
+    assert!(owned(
+        world
+            .ns
+            .api::<Deployment>()
+            .get("handbook-blue")
+            .await?
+            .metadata
+            .owner_references
+    ));
+    assert!(owned(
+        world
+            .ns
+            .api::<Service>()
+            .get("handbook")
+            .await?
+            .metadata
+            .owner_references
+    ));
+    assert!(owned(
+        world
+            .ns
+            .api::<Service>()
+            .get("handbook-preview")
+            .await?
+            .metadata
+            .owner_references
+    ));
+    assert!(owned(
+        world
+            .ns
+            .api::<PodDisruptionBudget>()
+            .get("handbook")
+            .await?
+            .metadata
+            .owner_references
+    ));
+    assert_eq!(
+        world.service_color("handbook").await?.as_deref(),
+        Some("blue")
+    );
+
+    // The printer columns tell the story.
+    let table = world
+        .cluster
+        .kubectl_output(&["get", "ragpipelines", "-n", world.ns.name()])?;
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "PHASE", "ACTIVE", "REVISION", "READY", "INDEX", "AGE"
+        ],
+        "{table}"
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], ["handbook", "Healthy", "blue"], "{table}");
+    assert_eq!(row[3], status.active_revision.as_deref().unwrap());
+    assert_eq!(&row[4..6], ["2", "handbook"], "{table}");
+
+    // The smoke query ran against a real runtime: it ranked rollouts.md in its top K.
+    let events = world.events("handbook").await?;
+    assert!(
+        events.iter().any(|(r, _)| r == "HealthCheckPassed"),
+        "{events:?}"
+    );
+
+    // A change rolls out on green; traffic moves only once green is up and verified.
+    let blue_revision = status.active_revision.clone();
+    world.patch_spec("handbook", new_revision("2")).await?;
+    let p = world.wait_healthy_on("handbook", Color::Green).await?;
+    let status = p.status.unwrap();
+    assert_ne!(status.active_revision, blue_revision);
+    assert_eq!(
+        world.service_color("handbook").await?.as_deref(),
+        Some("green")
+    );
+    assert_eq!(
+        world.service_color("handbook-preview").await?.as_deref(),
+        Some("green")
+    );
+    assert!(status.last_cutover_time.is_some());
+    wait_for(
+        "blue scaled to zero after the delay",
+        common::ROLLOUT_TIMEOUT,
+        || async { Ok((world.replicas("handbook", "blue").await? == Some(0)).then_some(())) },
+    )
+    .await?;
+    let events = world.wait_event("handbook", "ScaledDown").await?;
+    let reasons: Vec<&str> = events.iter().map(|(r, _)| r.as_str()).collect();
+    for expected in [
+        "RolloutStarted",
+        "HealthCheckPassed",
+        "Promoted",
+        "ScaledDown",
+    ] {
+        assert!(
+            reasons.contains(&expected),
+            "missing {expected} in {reasons:?}"
+        );
+    }
+    assert_eq!(guard.switches(), ["blue", "green"]);
+    assert_eq!(guard.violations(), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+#[tokio::test]
+async fn failing_health_check_keeps_traffic_on_the_old_colour_until_a_fixed_spec() -> Result<()> {
+    let world = World::new("unhealthy").await?;
+    let guard = TrafficGuard::start(&world, "docs");
+    world.create_pipeline("docs", fast_rollout()).await?;
+    world.wait_healthy_on("docs", Color::Blue).await?;
+
+    // New pods answer 503: the rollout fails and blue keeps all traffic.
+    world.pods.set_status(503);
+    world.patch_spec("docs", new_revision("broken")).await?;
+    let p = world
+        .wait_pipeline("docs", "Degraded with RolloutFailed", |p| {
+            p.status.as_ref().is_some_and(|s| {
+                s.phase == Some(Phase::Degraded)
+                    && s.conditions.iter().any(|c| {
+                        c.type_ == "Degraded" && c.status == "True" && c.reason == "RolloutFailed"
+                    })
+            })
+        })
+        .await?;
+    let status = p.status.unwrap();
+    assert_eq!(status.active_color, Some(Color::Blue));
+    assert_eq!(
+        status.failure.as_ref().map(|f| f.reason.as_str()),
+        Some("HealthCheckFailed")
+    );
+    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    wait_for("green scaled to zero", common::ROLLOUT_TIMEOUT, || async {
+        Ok((world.replicas("docs", "green").await? == Some(0)).then_some(()))
+    })
+    .await?;
+    assert_eq!(world.replicas("docs", "blue").await?, Some(2));
+    let events = world.wait_event("docs", "RolloutFailed").await?;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "RolloutFailed" && n.contains("503")),
+        "{events:?}"
+    );
+
+    // A fixed spec rolls out.
+    world.pods.set_status(200);
+    world.patch_spec("docs", new_revision("fixed")).await?;
+    let p = world.wait_healthy_on("docs", Color::Green).await?;
+    assert_eq!(p.status.unwrap().failure, None);
+    assert_eq!(guard.switches(), ["blue", "green"]);
+    assert_eq!(guard.violations(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn manual_promotion_pauses_until_the_promote_annotation() -> Result<()> {
+    let world = World::new("manual").await?;
+    let mut spec = fast_rollout();
+    merge(&mut spec, json!({ "rollout": { "autoPromote": false } }));
+    world.create_pipeline("docs", spec).await?;
+    // The first deploy has no traffic to protect and is not held.
+    world.wait_healthy_on("docs", Color::Blue).await?;
+
+    world.patch_spec("docs", new_revision("2")).await?;
+    let p = world
+        .wait_pipeline("docs", "Paused", |p| {
+            p.status.as_ref().and_then(|s| s.phase) == Some(Phase::Paused)
+        })
+        .await?;
+    assert_eq!(p.status.as_ref().unwrap().target_color, Some(Color::Green));
+    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    assert_eq!(
+        world.service_color("docs-preview").await?.as_deref(),
+        Some("green")
+    );
+    world.wait_event("docs", "AwaitingPromotion").await?;
+
+    world.annotate("docs", "ragops.io/promote").await?;
+    world.wait_healthy_on("docs", Color::Green).await?;
+    assert_eq!(world.service_color("docs").await?.as_deref(), Some("green"));
+    world
+        .wait_pipeline("docs", "the promote annotation consumed", |p| {
+            !p.annotations().contains_key("ragops.io/promote")
+        })
+        .await?;
+    world.wait_event("docs", "Promoted").await?;
+    Ok(())
+}
