@@ -32,18 +32,22 @@ cluster-env:
 	@$(E2E_HACK)/cluster.sh env
 
 # The whole workspace is built first (the tests start target/debug/rag-operator), so the
-# cluster is not kept waiting on the compiler. Teardown always runs; logs are kept on failure.
+# cluster is not kept waiting on the compiler. Teardown always runs (logs kept on failure),
+# except for a cluster that was already running before (e.g. from `make cluster-up`).
 e2e: e2e-bins
 	$(CARGO) build --workspace --bins
-	@status=0; \
-	trap 'RAGOPS_E2E_KEEP_LOGS=1 $(E2E_HACK)/cluster.sh down; exit 130' INT TERM; \
+	@status=0; down=1; \
+	if $(E2E_HACK)/cluster.sh env >/dev/null 2>&1; then down=0; fi; \
+	trap 'if [ $$down = 1 ]; then RAGOPS_E2E_KEEP_LOGS=1 $(E2E_HACK)/cluster.sh down; fi; exit 130' INT TERM; \
 	if env_out="$$($(E2E_HACK)/cluster.sh up)"; then \
 	  eval "$$env_out"; \
-	  $(CARGO) test -p e2e -- --test-threads=$(E2E_TEST_THREADS) $(E2E_TEST_ARGS) || status=$$?; \
+	  $(CARGO) test -p e2e --no-fail-fast -- --test-threads=$(E2E_TEST_THREADS) $(E2E_TEST_ARGS) || status=$$?; \
 	else \
 	  status=1; \
 	fi; \
-	if [ "$$status" -ne 0 ]; then \
+	if [ "$$down" = 0 ]; then \
+	  echo "e2e: leaving the cluster that was already running up (make cluster-down)" >&2; \
+	elif [ "$$status" -ne 0 ]; then \
 	  RAGOPS_E2E_KEEP_LOGS=1 $(E2E_HACK)/cluster.sh down; \
 	  echo "e2e failed; control plane logs in $(RAGOPS_E2E_STATE)" >&2; \
 	else \

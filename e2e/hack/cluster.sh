@@ -89,6 +89,9 @@ EOF
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "${pki}/sa.pub" --service-account-signing-key-file "${pki}/sa.key" \
     --allow-privileged=true \
+    --requestheader-client-ca-file "${pki}/ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
     --audit-policy-file "${STATE}/audit-policy.yaml" --audit-log-path "${STATE}/audit.log" \
     --audit-log-maxsize 0 --audit-log-format json
 
