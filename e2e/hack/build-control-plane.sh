@@ -99,6 +99,10 @@ seed_sum() { # wrapper dir, pin name
   if [[ -f "${pin}" ]]; then cp "${pin}" "$1/go.sum"; fi
 }
 
+# Fails early, with a clear message, when the proxy is unreachable and the cache is cold.
+K8S_MOD="$(download_mod "k8s.io/kubernetes@${K8S_VERSION}")"
+[[ -f "${K8S_MOD}" ]] || die "no go.mod for k8s.io/kubernetes@${K8S_VERSION}"
+
 # ---- etcd: its own module, so its dependency versions never mix with Kubernetes' ----
 ETCD_DIR="${SRC_DIR}/etcd-${ETCD_VERSION}"
 mkdir -p "${ETCD_DIR}"
@@ -144,8 +148,6 @@ fi
 # ---- Kubernetes: wrapper module replacing every staging module with its published tag ----
 K8S_DIR="${SRC_DIR}/k8s-${K8S_VERSION}"
 mkdir -p "${K8S_DIR}"
-K8S_MOD="$(download_mod "k8s.io/kubernetes@${K8S_VERSION}")"
-[[ -f "${K8S_MOD}" ]] || die "no go.mod for k8s.io/kubernetes@${K8S_VERSION}"
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 mapfile -t STAGING < <(sed -nE 's#^\s*(k8s\.io/[a-z0-9-]+) => \./staging/.*#\1#p' "${K8S_MOD}")
 ((${#STAGING[@]} > 20)) || die "found only ${#STAGING[@]} staging modules in ${K8S_MOD}; format changed?"
