@@ -186,13 +186,19 @@ fn document_filter(document_id: &str, from_chunk: u32) -> Result<EdgeFilter> {
 }
 
 fn to_point(chunk: ChunkRecord) -> Result<qdrant_edge::PointStructPersisted> {
-    let sparse = SparseVector::new(chunk.sparse.indices.clone(), chunk.sparse.values.clone())
-        .map_err(|e| Error::Store(format!("invalid sparse vector: {e}")))?;
-    let vectors = Vectors::new_named([
-        (DENSE, Vector::new_dense(chunk.dense.clone())),
-        (SPARSE, Vector::from(sparse)),
-    ]);
-    Ok(PointStruct::new(chunk.point_id(), vectors, Value::Object(chunk.payload())).into())
+    let mut vectors = vec![(DENSE, Vector::new_dense(chunk.dense.clone()))];
+    // A chunk of only stop words has no terms; it is still found by its dense vector.
+    if !chunk.sparse.indices.is_empty() {
+        let sparse = SparseVector::new(chunk.sparse.indices.clone(), chunk.sparse.values.clone())
+            .map_err(|e| Error::Store(format!("invalid sparse vector: {e}")))?;
+        vectors.push((SPARSE, Vector::from(sparse)));
+    }
+    Ok(PointStruct::new(
+        chunk.point_id(),
+        Vectors::new_named(vectors),
+        Value::Object(chunk.payload()),
+    )
+    .into())
 }
 
 fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {

@@ -132,12 +132,14 @@ fn document_filter(document_id: &str, from_chunk: u32) -> QFilter {
 }
 
 fn to_point(chunk: ChunkRecord) -> PointStruct {
-    let vectors = NamedVectors::default()
-        .add_vector(DENSE, Vector::from(chunk.dense.clone()))
-        .add_vector(
+    let mut vectors = NamedVectors::default().add_vector(DENSE, Vector::from(chunk.dense.clone()));
+    // A chunk of only stop words has no terms; it is still found by its dense vector.
+    if !chunk.sparse.indices.is_empty() {
+        vectors = vectors.add_vector(
             SPARSE,
             Vector::new_sparse(chunk.sparse.indices.clone(), chunk.sparse.values.clone()),
         );
+    }
     PointStruct::new(chunk.point_id(), vectors, Payload::from(chunk.payload()))
 }
 
