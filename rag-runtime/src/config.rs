@@ -429,3 +429,30 @@ retrieval: { topK: 8 }
         assert!(err.contains("retrival"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    #[test]
+    fn sample_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config");
+        let embedded = RuntimeConfig::load(&dir.join("embedded.yaml")).unwrap();
+        assert_eq!(embedded, RuntimeConfig::default());
+        let cluster = RuntimeConfig::load(&dir.join("openai-qdrant.yaml")).unwrap();
+        assert_eq!(
+            cluster.vector_store,
+            VectorStoreConfig::Qdrant(QdrantConfig {
+                url: "http://qdrant:6334".into()
+            })
+        );
+        assert_eq!(
+            cluster.server.rate_limit,
+            Some(RateLimitConfig {
+                requests_per_second: 20,
+                burst: 40
+            })
+        );
+        assert_eq!(cluster.embedding.provider, EmbeddingProvider::Openai);
+    }
+}
