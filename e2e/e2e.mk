@@ -37,7 +37,7 @@ cluster-env:
 e2e: e2e-bins
 	$(CARGO) build --workspace --bins
 	@status=0; down=1; \
-	if $(E2E_HACK)/cluster.sh env >/dev/null 2>&1; then down=0; fi; \
+	if $(E2E_HACK)/cluster.sh status 2>/dev/null; then down=0; fi; \
 	trap 'if [ $$down = 1 ]; then RAGOPS_E2E_KEEP_LOGS=1 $(E2E_HACK)/cluster.sh down; fi; exit 130' INT TERM; \
 	if env_out="$$($(E2E_HACK)/cluster.sh up)"; then \
 	  eval "$$env_out"; \

@@ -6,6 +6,7 @@
 #   cluster.sh down   stop every process it started; remove the state dir
 #                     (RAGOPS_E2E_KEEP_LOGS=1 keeps the logs and audit log)
 #   cluster.sh env    print the `export ...` lines of a running cluster
+#   cluster.sh status exit 0 when every component of the cluster is running
 #
 # Progress goes to stderr, so `eval "$(cluster.sh up)"` works. Works without a terminal (make, CI).
 set -euo pipefail
@@ -157,8 +158,16 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   env) cmd_env ;;
+  status)
+    if [[ -f "${STATE}/env" ]] && all_running; then
+      log "running (${STATE})"
+    else
+      log "not running (${STATE})"
+      exit 1
+    fi
+    ;;
   *)
-    echo "usage: $0 up|down|env" >&2
+    echo "usage: $0 up|down|env|status" >&2
     exit 2
     ;;
 esac

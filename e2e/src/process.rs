@@ -162,3 +162,26 @@ pub fn start_operator(
         .args(extra_args);
     ChildProcess::spawn("rag-operator", cmd, &cluster.logs_dir())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_child_is_killed_and_reaped() {
+        let dir = std::env::temp_dir().join(format!("ragops-e2e-process-{}", std::process::id()));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo started; exec sleep 60"]);
+        let mut child = ChildProcess::spawn("sleeper", cmd, &dir).unwrap();
+        let pid = child.id();
+        assert!(child.is_running());
+        assert!(child.log_path().is_file());
+        drop(child);
+        let _ = std::fs::remove_dir_all(&dir);
+        // Killed and reaped: not even a zombie remains.
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "pid {pid} still exists after drop"
+        );
+    }
+}
