@@ -23,8 +23,9 @@ source "${HACK_DIR}/cluster-lib.sh"
 STATE="${RAGOPS_E2E_STATE:-${REPO_ROOT}/.e2e/cluster}"
 BIN="${RAGOPS_E2E_BIN_DIR:-${E2E_BIN_DIR}}"
 NODES="${RAGOPS_E2E_NODES:-2}"
-# auto: route the pod range locally (needs root, iproute2), else fall back to loopback.
-POD_NET="${RAGOPS_E2E_POD_NET:-auto}"
+# loopback (default): pod IPs from 127.0.0.0/8, so every byte a test sends stays on loopback.
+# local-route: a 198.18.0.0/15 /24 per node routed to lo (needs root); EndpointSlices accept those.
+POD_NET="${RAGOPS_E2E_POD_NET:-loopback}"
 TIMEOUT="${RAGOPS_E2E_START_TIMEOUT:-120}"
 
 cmd_env() {

@@ -13,6 +13,7 @@ mod cluster;
 mod namespace;
 mod pod_servers;
 mod process;
+mod runtime;
 mod wait;
 
 pub use audit::{AuditEvent, AuditLog};
@@ -20,4 +21,5 @@ pub use cluster::{Cluster, OPERATOR_USER, client, install_crypto_provider};
 pub use namespace::TestNamespace;
 pub use pod_servers::{PodBackend, PodServers, PodServersOptions, ServedPod};
 pub use process::{ChildProcess, operator_binary, start_operator, workspace_root};
+pub use runtime::{real_runtime, runtime_binary, write_documents};
 pub use wait::{DEFAULT_TIMEOUT, crd_established, deployment_available, wait_for, wait_for_object};

@@ -3,13 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
-
 use anyhow::Result;
-use common::{TrafficGuard, World, fast_rollout, merge, new_revision, write_sample_docs};
-use e2e::{PodBackend, PodServersOptions, ServedPod, wait_for};
+use common::{TrafficGuard, World, fast_rollout, merge, new_revision};
+use e2e::{real_runtime, wait_for, write_documents};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -17,41 +13,12 @@ use kube::ResourceExt;
 use rag_operator::api::{Color, Phase};
 use serde_json::json;
 
-fn runtime_binary() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| e2e::workspace_root().join("target"))
-        .join("debug/rag-runtime")
-}
-
-/// Every pod runs the real rag-runtime on its pod IP, over the sample documents.
-fn real_runtime(docs: PathBuf, data_root: PathBuf) -> PodServersOptions {
-    let bin = runtime_binary();
-    PodServersOptions {
-        backend: PodBackend::Command(Arc::new(move |pod: &ServedPod| {
-            let data = data_root.join(&pod.name);
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c")
-                .arg(r#"set -e; "$BIN" ingest --data-dir "$DATA" "$DOCS"; exec "$BIN" serve --listen "$ADDR" --data-dir "$DATA""#)
-                .env("BIN", &bin)
-                .env("DATA", data)
-                .env("DOCS", &docs)
-                .env("ADDR", pod.addr.to_string());
-            cmd
-        })),
-        ..PodServersOptions::default()
-    }
-}
-
 #[tokio::test]
 async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes() -> Result<()> {
     let scratch = std::env::temp_dir().join(format!("ragops-e2e-sample-{}", std::process::id()));
-    write_sample_docs(&scratch.join("docs"))?;
-    let world = World::with_pods(
-        "sample",
-        real_runtime(scratch.join("docs"), scratch.join("data")),
-    )
-    .await?;
+    write_documents(&common::read_sample("handbook-docs.yaml")?, &scratch.join("docs"))?;
+    let pods = real_runtime(&scratch.join("docs"), &scratch.join("data"), None);
+    let world = World::with_pods("sample", pods).await?;
     let guard = TrafficGuard::start(&world, "handbook");
 
     // The sample as it is, but a short scale-down delay.

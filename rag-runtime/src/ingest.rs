@@ -64,7 +64,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
             files.push((name, root.clone()));
             continue;
         }
+        // Links are followed: a mounted ConfigMap's files are symlinks into its hidden `..data`.
         let walker = walkdir::WalkDir::new(root)
+            .follow_links(true)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
@@ -278,11 +280,12 @@ pub async fn ingest(
 }
 
 /// Reads every file under `paths` and ingests it; unreadable files are reported, not fatal.
+/// With `show_progress`, progress goes to stderr (a bar on a terminal, lines otherwise).
 pub async fn ingest_paths(
     rag: Arc<Rag>,
     paths: &[PathBuf],
     concurrency: usize,
-    interactive: bool,
+    show_progress: bool,
 ) -> Result<Report> {
     let mut documents = Vec::new();
     let mut unreadable = BTreeMap::new();
@@ -299,7 +302,7 @@ pub async fn ingest_paths(
         }
     }
     let progress = |total| {
-        if interactive {
+        if show_progress {
             Progress::for_stderr(total)
         } else {
             Progress::Silent
@@ -328,6 +331,23 @@ mod tests {
         let single = discover(&[dir.path().join("guides/a.md")]).unwrap();
         assert_eq!(single[0].0, "a.md");
         let doc = read_document("guides/a.md", &found[0].1).unwrap();
+        assert_eq!(doc.metadata["title"], "A");
+    }
+
+    /// A ConfigMap volume: visible names are symlinks into a hidden, timestamped directory.
+    #[cfg(unix)]
+    #[test]
+    fn configmap_volumes_are_read_through_their_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamped = dir.path().join("..2026_11_25_01_00_00.123");
+        std::fs::create_dir(&stamped).unwrap();
+        std::fs::write(stamped.join("a.md"), "# A").unwrap();
+        std::os::unix::fs::symlink(&stamped, dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/a.md", dir.path().join("a.md")).unwrap();
+        let found = discover(&[dir.path().to_path_buf()]).unwrap();
+        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a.md"]);
+        let doc = read_document("a.md", &found[0].1).unwrap();
         assert_eq!(doc.metadata["title"], "A");
     }
 

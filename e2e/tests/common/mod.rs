@@ -2,8 +2,6 @@
 //! sample RagIndex, pipelines built from the sample, and readers for status, Services and Events.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -238,17 +236,6 @@ pub fn merge(target: &mut Value, patch: Value) {
         }
         (t, p) => *t = p,
     }
-}
-
-/// Writes the sample documents (the keys of the handbook-docs ConfigMap) into `dir`.
-pub fn write_sample_docs(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let docs: ConfigMap = read_sample("handbook-docs.yaml")?;
-    let data = docs.data.unwrap_or_default();
-    std::fs::create_dir_all(dir)?;
-    for (name, text) in &data {
-        std::fs::write(dir.join(name), text)?;
-    }
-    Ok(data)
 }
 
 /// Watches Service `name` and records every moment it selected a colour with no ready pod: the

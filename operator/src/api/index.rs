@@ -166,7 +166,7 @@ fn default_overlap_chars() -> i32 {
 /// One source of documents: exactly one of `configMap`, `url` or `persistentVolumeClaim`.
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.configMap), has(self.url), has(self.persistentVolumeClaim)].filter(x, x).size() == 1").message("a source sets exactly one of configMap, url or persistentVolumeClaim"))]
+#[x_kube(validation = Rule::new("(has(self.configMap) ? 1 : 0) + (has(self.url) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0) == 1").message("a source sets exactly one of configMap, url or persistentVolumeClaim"))]
 pub struct SourceSpec {
     /// Every key of this ConfigMap is a document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
