@@ -24,8 +24,16 @@ pub fn runtime_binary() -> PathBuf {
 
 /// Pod servers that run `rag-runtime ingest DOCS` then `rag-runtime serve` on each pod's IP, as
 /// the runtime container (after its ingest init container) does in a real cluster.
-pub fn real_runtime(docs: &Path, data_root: &Path, label_selector: Option<String>) -> PodServersOptions {
-    let (bin, docs, data_root) = (runtime_binary(), docs.to_path_buf(), data_root.to_path_buf());
+pub fn real_runtime(
+    docs: &Path,
+    data_root: &Path,
+    label_selector: Option<String>,
+) -> PodServersOptions {
+    let (bin, docs, data_root) = (
+        runtime_binary(),
+        docs.to_path_buf(),
+        data_root.to_path_buf(),
+    );
     PodServersOptions {
         label_selector,
         backend: PodBackend::Command(Arc::new(move |pod: &ServedPod| {

@@ -16,7 +16,10 @@ use serde_json::json;
 #[tokio::test]
 async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes() -> Result<()> {
     let scratch = std::env::temp_dir().join(format!("ragops-e2e-sample-{}", std::process::id()));
-    write_documents(&common::read_sample("handbook-docs.yaml")?, &scratch.join("docs"))?;
+    write_documents(
+        &common::read_sample("handbook-docs.yaml")?,
+        &scratch.join("docs"),
+    )?;
     let pods = real_runtime(&scratch.join("docs"), &scratch.join("data"), None);
     let world = World::with_pods("sample", pods).await?;
     let guard = TrafficGuard::start(&world, "handbook");

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,10 @@ pub struct RolloutProgress {
     /// Health check and smoke queries passed; the new colour may take traffic.
     #[serde(default)]
     pub verified: bool,
+    /// When the new colour was last probed; probes are `healthCheck.periodSeconds` apart however
+    /// often the pipeline is reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_at: Option<MicroTime>,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]

@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tracing::info;
 
 use super::build::{self, Validated};
 use super::observe::Snapshot;
@@ -24,31 +25,42 @@ use crate::api::Color;
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "ragops";
 
-/// Whether `observed` lacks anything `desired` sets: every field of `desired` must be present in
-/// `observed` with the same value (fields the API server added are ignored).
-pub fn needs_write(desired: &Value, observed: &Value) -> bool {
+/// The first field `desired` sets that `observed` lacks or holds differently, as a path such as
+/// `.spec.template.spec.containers[0].image` (`""` for the root); none when nothing differs.
+/// Fields only the API server sets (defaults, status, server metadata) are ignored.
+pub fn first_difference(desired: &Value, observed: &Value) -> Option<String> {
     match (desired, observed) {
-        (Value::Object(d), Value::Object(o)) => d
-            .iter()
-            .any(|(k, dv)| o.get(k).is_none_or(|ov| needs_write(dv, ov))),
-        (Value::Array(d), Value::Array(o)) => {
-            d.len() != o.len() || d.iter().zip(o).any(|(dv, ov)| needs_write(dv, ov))
+        (Value::Object(d), Value::Object(o)) => d.iter().find_map(|(k, dv)| match o.get(k) {
+            None => Some(format!(".{k}")),
+            Some(ov) => first_difference(dv, ov).map(|rest| format!(".{k}{rest}")),
+        }),
+        (Value::Array(d), Value::Array(o)) if d.len() == o.len() => {
+            let mut pairs = d.iter().zip(o).enumerate();
+            pairs.find_map(|(i, (dv, ov))| {
+                first_difference(dv, ov).map(|rest| format!("[{i}]{rest}"))
+            })
         }
-        _ => desired != observed,
+        _ if desired == observed => None,
+        _ => Some(String::new()),
     }
 }
 
 /// Applies `desired` unless `observed` already matches it; returns whether it wrote.
 pub async fn apply<K>(api: &Api<K>, desired: &K, observed: Option<&K>) -> Result<bool, kube::Error>
 where
-    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
 {
     if let Some(observed) = observed {
         let d = serde_json::to_value(desired).map_err(kube::Error::SerdeError)?;
         let o = serde_json::to_value(observed).map_err(kube::Error::SerdeError)?;
-        if !needs_write(&d, &o) {
-            return Ok(false);
+        match first_difference(&d, &o) {
+            None => return Ok(false),
+            Some(field) => {
+                info!(kind = %K::kind(&()), name = %desired.name_any(), %field, "updating")
+            }
         }
+    } else {
+        info!(kind = %K::kind(&()), name = %desired.name_any(), "creating");
     }
     api.patch(
         &desired.name_any(),
@@ -197,23 +209,31 @@ mod tests {
             (
                 json!({"spec": {"replicas": 2, "ports": [{"port": 80, "protocol": "TCP"}], "clusterIP": "10.0.0.1"},
                     "metadata": {"labels": {"a": "1", "b": "2"}, "uid": "x"}}),
-                false,
+                None,
             ),
             (
                 json!({"spec": {"replicas": 3, "ports": [{"port": 80}]}, "metadata": {"labels": {"a": "1"}}}),
-                true,
+                Some(".spec.replicas"),
             ),
             (
                 json!({"spec": {"replicas": 2, "ports": []}, "metadata": {"labels": {"a": "1"}}}),
-                true,
+                Some(".spec.ports"),
+            ),
+            (
+                json!({"spec": {"replicas": 2, "ports": [{"port": 81}]}, "metadata": {"labels": {"a": "1"}}}),
+                Some(".spec.ports[0].port"),
             ),
             (
                 json!({"spec": {"replicas": 2, "ports": [{"port": 80}]}, "metadata": {}}),
-                true,
+                Some(".metadata.labels"),
             ),
         ];
         for (observed, expected) in cases {
-            assert_eq!(needs_write(&desired, &observed), expected, "{observed}");
+            assert_eq!(
+                first_difference(&desired, &observed),
+                expected.map(String::from),
+                "{observed}"
+            );
         }
     }
 }

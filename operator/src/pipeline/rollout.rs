@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::api::{Color, PendingScaleDown, RolloutFailure, RolloutProgress, RolloutSpec};
@@ -343,6 +343,7 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
             health_successes: 0,
             health_failures: 0,
             verified: false,
+            last_probe_at: None,
         });
         if state.scale_down.as_ref().is_some_and(|s| s.color == target) {
             state.scale_down = None;
@@ -390,6 +391,18 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
         let period = Duration::from_secs(
             u64::try_from(spec.health_check.period_seconds.max(1)).unwrap_or(1),
         );
+        let next_probe = progress
+            .last_probe_at
+            .as_ref()
+            .map(|t| t.0 + SignedDuration::try_from(period).unwrap_or_default());
+        if let Some(at) = next_probe.filter(|at| input.now < *at) {
+            d.step = CutoverStep::Verifying { color: target };
+            d.requeue(until(input.now, at));
+            return;
+        }
+        if input.probe.is_some() {
+            progress.last_probe_at = Some(MicroTime(input.now));
+        }
         match &input.probe {
             None => {
                 let smoke =

@@ -1,6 +1,6 @@
 //! The cutover state machine, case by case, then whole rollouts simulated step by step.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::*;
@@ -59,6 +59,7 @@ fn progress(
         health_successes: successes,
         health_failures: failures,
         verified,
+        last_probe_at: None,
     })
 }
 
@@ -213,7 +214,11 @@ fn health_probes_count_consecutive_successes_before_promotion() {
     case.probe = Some(ProbeOutcome::Healthy);
     let d = case.decide();
     assert_eq!(d.step, CutoverStep::Verifying { color: Green });
-    assert_eq!(d.state.progress, progress(0, 1, 0, false));
+    let p = d.state.progress.clone().unwrap();
+    assert_eq!(
+        (p.health_successes, p.last_probe_at),
+        (1, Some(MicroTime(t(10))))
+    );
     assert_eq!(d.active_service, Some(Blue), "one success is not enough");
     assert_eq!(
         d.requeue_after,
@@ -222,6 +227,7 @@ fn health_probes_count_consecutive_successes_before_promotion() {
     );
 
     case.state = d.state;
+    case.now = t(12);
     let d = case.decide();
     assert_eq!(d.step, CutoverStep::Promoted { color: Green });
     assert_eq!(d.active_service, Some(Green));
@@ -229,12 +235,33 @@ fn health_probes_count_consecutive_successes_before_promotion() {
         d.state.scale_down,
         Some(PendingScaleDown {
             color: Blue,
-            at: Time(t(40))
+            at: Time(t(42))
         })
     );
     assert_eq!(
         (d.blue, d.green),
         (DeploymentPlan::Keep, DeploymentPlan::Apply { replicas: 2 })
+    );
+}
+
+#[test]
+fn probes_are_a_period_apart_however_often_the_pipeline_is_reconciled() {
+    let mut p = progress(0, 1, 0, false).unwrap();
+    p.last_probe_at = Some(MicroTime(t(9)));
+    let state = rolling(Some("r1"), Green, "r2", Some(p));
+    let mut case = Case::new("r2", state, observed(up("r1", 2), up("r2", 2)));
+    // A status write re-triggers the reconcile at once: no probe yet, look again when due.
+    let d = case.decide();
+    assert_eq!(d.step, CutoverStep::Verifying { color: Green });
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(1)));
+    assert_eq!(d.state, case.state);
+    case.now = t(11);
+    assert_eq!(
+        case.decide().step,
+        CutoverStep::HealthCheck {
+            color: Green,
+            smoke: false
+        }
     );
 }
 
@@ -245,9 +272,11 @@ fn a_failed_probe_resets_successes_and_enough_failures_abort() {
     case.probe = Some(ProbeOutcome::Unhealthy("503".into()));
     let d = case.decide();
     assert_eq!(d.step, CutoverStep::Verifying { color: Green });
-    assert_eq!(d.state.progress, progress(0, 0, 1, false));
+    let p = d.state.progress.clone().unwrap();
+    assert_eq!((p.health_successes, p.health_failures), (0, 1));
 
     case.state = d.state;
+    case.now = t(12);
     let d = case.decide();
     assert_eq!(d.step, CutoverStep::Failed);
     assert_eq!(

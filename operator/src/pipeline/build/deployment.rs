@@ -36,10 +36,11 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
         period_seconds: Some(5),
         ..Probe::default()
     };
-    let mount = |name: &str, path: &str, read_only| VolumeMount {
+    let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
         name: name.into(),
         mount_path: path.into(),
-        read_only: Some(read_only),
+        // The API server drops `readOnly: false`; sending it would look like a change every time.
+        read_only: read_only.then_some(true),
         ..VolumeMount::default()
     };
     let container = Container {
