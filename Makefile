@@ -5,7 +5,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build fmt fmt-check clippy unit-test crds crds-check test run run-operator chart
+.PHONY: all build fmt fmt-check clippy unit-test crds crds-check test run run-operator
 all: build
 
 build:
@@ -38,6 +38,16 @@ run-operator:
 	$(CARGO) run --bin rag-operator
 
 test: fmt-check clippy crds-check unit-test e2e
+
+# The whole product on this machine: the local control plane, the operator, the sample RagIndex and
+# RagPipeline on KWOK pods served by real rag-runtime processes, and a question answered. Ctrl-C
+# stops it (and the control plane, unless it was already up). `make run-runtime`: the runtime alone.
+run: e2e-bins
+	$(CARGO) build --workspace --bins
+	@if e2e/hack/cluster.sh status >/dev/null 2>&1; then keep=1; else keep=0; fi; \
+	eval "$$(e2e/hack/cluster.sh up)"; \
+	if [ "$$keep" = 0 ]; then trap 'e2e/hack/cluster.sh down' EXIT; fi; \
+	$(CARGO) run -q -p e2e --bin ragops-local
 
 -include rag-runtime/runtime.mk
 -include e2e/e2e.mk

@@ -61,7 +61,7 @@ async fn main() -> Result<()> {
     let operator = start_operator(
         &cluster,
         NAMESPACE,
-        &["--metrics-addr", "127.0.0.1:9090", "--log-format", "text"],
+        &["--metrics-addr", "127.0.0.1:0", "--log-format", "text"],
     )?;
 
     let discovery = Discovery::new(client.clone()).run().await?;
