@@ -7,7 +7,7 @@
 //! shares the machine's cores with the server: the numbers are a floor, not a ceiling.
 //!
 //! Flags (after `--`): `--sizes 10000,100000`, `--seconds 10`, `--max-requests 1000000`,
-//! `--connections 32`, `--server-threads 2`.
+//! `--connections 32`, `--server-threads 2`, `--client-threads 1`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +27,7 @@ struct Options {
     max_requests: usize,
     connections: usize,
     server_threads: usize,
+    client_threads: usize,
 }
 
 fn options() -> Options {
@@ -36,6 +37,7 @@ fn options() -> Options {
         max_requests: 1_000_000,
         connections: 32,
         server_threads: 2,
+        client_threads: 1,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -52,6 +54,7 @@ fn options() -> Options {
             "--max-requests" => o.max_requests = value().parse().unwrap_or(o.max_requests),
             "--connections" => o.connections = value().parse().unwrap_or(o.connections),
             "--server-threads" => o.server_threads = value().parse().unwrap_or(o.server_threads),
+            "--client-threads" => o.client_threads = value().parse().unwrap_or(o.client_threads),
             // cargo bench passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -270,8 +273,8 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "rag-runtime benchmark: embedded store, local embedder (256 dims), hybrid BM25 + dense, extractive answers\n\
-         machine: {cores} cores available; server runtime {} threads; {} connections; {} s per size",
-        o.server_threads, o.connections, o.seconds
+         machine: {cores} cores available; server runtime {} threads, load generator {}; {} connections; {} s per size",
+        o.server_threads, o.client_threads, o.connections, o.seconds
     );
     let vocab = vocabulary(5000);
     let mut rng = Rng(42);
@@ -288,6 +291,7 @@ fn main() {
     for &size in &o.sizes {
         let server_rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(o.server_threads)
+            .thread_name("server")
             .enable_all()
             .build()
             .unwrap();
@@ -336,7 +340,8 @@ fn main() {
             let _ = stop_rx.await;
         }));
         let client_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(o.client_threads)
+            .thread_name("loadgen")
             .enable_all()
             .build()
             .unwrap();

@@ -187,8 +187,7 @@ async fn ingest_command(
     rag.store
         .ensure_collection(rag.embedder.dimensions())
         .await?;
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = ingest::ingest_paths(Arc::clone(&rag), sources, concurrency, interactive).await?;
+    let report = ingest::ingest_paths(Arc::clone(&rag), sources, concurrency, true).await?;
     if let Some(q) = qdrant {
         if !report.failed.is_empty() {
             bail!(

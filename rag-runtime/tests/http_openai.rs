@@ -342,3 +342,25 @@ async fn shutdown_drains_in_flight_requests() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn slow_answers_time_out_with_a_json_504() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, endpoint) = start_fixture().await;
+    let mut config = common::embedded_config(dir.path());
+    config.server.request_timeout_seconds = 1;
+    config.llm = LlmConfig {
+        provider: LlmProvider::Openai,
+        model: "fixture-chat".into(),
+        endpoint: Some(endpoint),
+        ..Default::default()
+    };
+    let server = TestServer::start(config, ApiKeys::default(), &[common::corpus()]).await;
+    fixture.hold.store(true, Ordering::SeqCst);
+    let response = server
+        .post_json("/v1/query", json!({"query": "rollout"}))
+        .await;
+    let (status, code, _) = common::error_body(response).await;
+    assert_eq!((status, code.as_str()), (504, "timeout"));
+    fixture.release.notify_one();
+}

@@ -10,10 +10,11 @@ use async_trait::async_trait;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
     EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations,
-    Filter as EdgeFilter, Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaType, PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum,
-    QueryRequest, Range, ScoringQuery, SparseVector, UpdateOperation, ValueVariants, Vector,
-    VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    Filter as EdgeFilter, Fusion, HnswIndexConfig, JsonPath, Match, Modifier, NamedQuery,
+    PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations, PointStruct,
+    Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, SearchParams, SparseVector,
+    UpdateOperation, ValueVariants, Vector, VectorInternal, Vectors, WithPayloadInterface,
+    WithVector,
 };
 use serde_json::Value;
 
@@ -26,6 +27,9 @@ use crate::error::{Error, Result};
 /// Segments above this size (KB) get an HNSW index when ingest finishes; below it a plain scan
 /// is as fast.
 const INDEXING_THRESHOLD_KB: usize = 1_000;
+const FULL_SCAN_THRESHOLD_KB: usize = 256;
+/// Graph search breadth: enough for the 20-odd candidates fusion looks at.
+const HNSW_EF: usize = 64;
 
 pub struct EmbeddedStore {
     shard: Arc<EdgeShard>,
@@ -88,8 +92,16 @@ fn open_shard(path: &PathBuf, dimensions: usize, distance: Distance) -> Result<E
                 ..Default::default()
             },
         )]),
+        // Qdrant scans segments below `full_scan_threshold` (KB of vectors, 10 MB by default)
+        // instead of walking their graph; at a few hundred vectors a scan is as fast.
+        hnsw_config: HnswIndexConfig {
+            full_scan_threshold: FULL_SCAN_THRESHOLD_KB,
+            ..Default::default()
+        },
         optimizers: EdgeOptimizersConfig {
             indexing_threshold: Some(INDEXING_THRESHOLD_KB),
+            // One indexed segment: the shard searches its segments one after another.
+            default_segment_number: Some(1),
             ..Default::default()
         },
         ..Default::default()
@@ -201,6 +213,13 @@ fn to_point(chunk: ChunkRecord) -> Result<qdrant_edge::PointStructPersisted> {
     .into())
 }
 
+fn search_params(limit: usize) -> SearchParams {
+    SearchParams {
+        hnsw_ef: Some(HNSW_EF.max(limit)),
+        ..Default::default()
+    }
+}
+
 fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
     ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
         query: vector,
@@ -227,7 +246,7 @@ fn query_request(request: &SearchRequest) -> Result<(QueryRequest, usize)> {
         score_threshold: None,
         limit: request.limit,
         offset: 0,
-        params: None,
+        params: Some(search_params(request.limit)),
         with_vector: WithVector::Bool(false),
         with_payload: WithPayloadInterface::Bool(true),
     };
@@ -247,7 +266,7 @@ fn query_request(request: &SearchRequest) -> Result<(QueryRequest, usize)> {
                     prefetches: vec![],
                     query: Some(query),
                     limit: request.limit.max(10) * 2,
-                    params: None,
+                    params: Some(search_params(request.limit.max(10) * 2)),
                     filter: filter.clone(),
                     score_threshold: None,
                 })
