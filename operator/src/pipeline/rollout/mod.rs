@@ -11,191 +11,14 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::api::{Color, PendingScaleDown, RolloutFailure, RolloutProgress, RolloutSpec};
+mod model;
+
+pub use model::*;
+
+use crate::api::{Color, PendingScaleDown, RolloutFailure, RolloutProgress};
 
 /// How often a rollout that waits on something slower than a watch event looks again.
 const POLL: Duration = Duration::from_secs(5);
-
-/// What the cluster shows of one colour's Deployment and pods.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct ColorObservation {
-    /// `ragops.io/revision` of the Deployment's pod template.
-    pub revision: Option<String>,
-    /// `spec.replicas`.
-    pub replicas: i32,
-    /// The Deployment has observed its generation and all replicas are updated and available.
-    pub rolled_out: bool,
-    /// Ready pods with an IP: what a Service selecting this colour would send traffic to.
-    pub ready_endpoints: i32,
-}
-
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct Observed {
-    pub blue: Option<ColorObservation>,
-    pub green: Option<ColorObservation>,
-}
-
-impl Observed {
-    pub fn get(&self, color: Color) -> Option<&ColorObservation> {
-        match color {
-            Color::Blue => self.blue.as_ref(),
-            Color::Green => self.green.as_ref(),
-        }
-    }
-}
-
-/// How many pods a colour runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scaling {
-    Fixed(i32),
-    /// An HPA owns the active colour's count; a new colour starts at that count.
-    Autoscaled {
-        min: i32,
-        max: i32,
-    },
-}
-
-/// Result of one health-probe round against the new colour.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ProbeOutcome {
-    Healthy,
-    Unhealthy(String),
-    SmokeFailed(String),
-}
-
-/// The bookkeeping of `status` that the state machine reads and writes.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct RolloutState {
-    pub active: Option<(Color, String)>,
-    pub target: Option<(Color, String)>,
-    pub progress: Option<RolloutProgress>,
-    pub failure: Option<RolloutFailure>,
-    pub scale_down: Option<PendingScaleDown>,
-    pub last_cutover: Option<Time>,
-}
-
-pub struct RolloutInput<'a> {
-    pub revision: &'a str,
-    pub scaling: Scaling,
-    pub spec: &'a RolloutSpec,
-    pub promote_requested: bool,
-    pub retry_requested: bool,
-    pub state: &'a RolloutState,
-    pub observed: &'a Observed,
-    pub probe: Option<ProbeOutcome>,
-    pub now: Timestamp,
-}
-
-/// What to do with one colour's Deployment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeploymentPlan {
-    /// Leave it exactly as it is.
-    Keep,
-    /// Apply the Deployment of the desired revision with this many replicas.
-    Apply { replicas: i32 },
-    /// Change only its replica count.
-    Scale { replicas: i32 },
-}
-
-/// Where the cutover stands after this decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CutoverStep {
-    /// The active colour runs the desired revision.
-    Steady,
-    /// The new colour is starting.
-    WaitingForAvailable { color: Color },
-    /// Probe the new colour now and decide again with the outcome; with `smoke`, also run the
-    /// smoke queries if the probe passes, because this success completes the health check.
-    HealthCheck { color: Color, smoke: bool },
-    /// A probe was recorded; more are needed.
-    Verifying { color: Color },
-    /// Verified; waiting for the promote annotation.
-    AwaitingPromotion { color: Color },
-    /// Traffic moved to this colour in this decision.
-    Promoted { color: Color },
-    /// The desired revision failed; the active colour (if any) keeps all traffic.
-    Failed,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RolloutEvent {
-    pub warning: bool,
-    pub reason: &'static str,
-    pub note: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    pub step: CutoverStep,
-    pub state: RolloutState,
-    pub blue: DeploymentPlan,
-    pub green: DeploymentPlan,
-    /// The colour Service `<name>` selects; none until the first promotion.
-    pub active_service: Option<Color>,
-    /// The colour Service `<name>-preview` selects.
-    pub preview_service: Option<Color>,
-    pub events: Vec<RolloutEvent>,
-    pub requeue_after: Option<Duration>,
-    /// Remove the `ragops.io/promote` annotation: it has been acted on or has nothing to act on.
-    pub consume_promote: bool,
-    /// Remove the `ragops.io/retry` annotation.
-    pub consume_retry: bool,
-}
-
-impl Decision {
-    pub fn plan(&self, color: Color) -> DeploymentPlan {
-        match color {
-            Color::Blue => self.blue,
-            Color::Green => self.green,
-        }
-    }
-
-    fn set_plan(&mut self, color: Color, plan: DeploymentPlan) {
-        match color {
-            Color::Blue => self.blue = plan,
-            Color::Green => self.green = plan,
-        }
-    }
-
-    fn event(&mut self, reason: &'static str, note: String) {
-        self.events.push(RolloutEvent {
-            warning: false,
-            reason,
-            note,
-        });
-    }
-
-    fn warning(&mut self, reason: &'static str, note: String) {
-        self.events.push(RolloutEvent {
-            warning: true,
-            reason,
-            note,
-        });
-    }
-
-    fn requeue(&mut self, after: Duration) {
-        self.requeue_after = Some(
-            self.requeue_after
-                .map_or(after, |current| current.min(after)),
-        );
-    }
-}
-
-/// Event reasons, also used as condition reasons.
-pub mod reason {
-    pub const ROLLOUT_STARTED: &str = "RolloutStarted";
-    pub const ROLLOUT_SUPERSEDED: &str = "RolloutSuperseded";
-    pub const ROLLOUT_CANCELLED: &str = "RolloutCancelled";
-    pub const HEALTH_CHECK_PASSED: &str = "HealthCheckPassed";
-    pub const AWAITING_PROMOTION: &str = "AwaitingPromotion";
-    pub const PROMOTED: &str = "Promoted";
-    pub const SCALED_DOWN: &str = "ScaledDown";
-    pub const RETRY: &str = "RetryRequested";
-    pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
-    pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
-    pub const SMOKE_QUERY_FAILED: &str = "SmokeQueryFailed";
-    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
-}
 
 fn seconds(s: i32) -> SignedDuration {
     SignedDuration::from_secs(i64::from(s.max(0)))
@@ -523,9 +346,6 @@ fn fail(
 }
 
 #[cfg(test)]
-#[path = "rollout_tests.rs"]
-mod tests;
-
-#[cfg(test)]
-#[path = "rollout_sim_tests.rs"]
 mod sim_tests;
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::api::{Color::*, HealthCheckSpec};
+use crate::api::{Color::*, HealthCheckSpec, RolloutSpec};
 
 #[derive(Clone, Debug, Default)]
 struct Deploy {
