@@ -37,7 +37,7 @@ pub const PROMOTE_ANNOTATION: &str = "ragops.io/promote";
 /// Annotation that retries a failed revision.
 pub const RETRY_ANNOTATION: &str = "ragops.io/retry";
 /// How long a pipeline waiting for the user (a missing RagIndex or Secret) waits between looks.
-const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
+const USER_ERROR_RECHECK: Duration = Duration::from_secs(20);
 /// Resync of a steady pipeline, in case a watch event was missed.
 const RESYNC: Duration = Duration::from_secs(300);
 const KIND: &str = "RagPipeline";

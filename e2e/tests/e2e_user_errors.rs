@@ -1,0 +1,123 @@
+//! What only the operator can see: a RagPipeline naming a RagIndex or Secret that does not exist
+//! is Degraded with a reason and an Event, and recovers by itself once the object appears.
+
+mod common;
+
+use anyhow::Result;
+use common::{World, fast_rollout, merge};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, PostParams};
+use rag_operator::api::{Color, Phase, RagIndex};
+use serde_json::json;
+
+fn degraded_because(p: &rag_operator::api::RagPipeline, reason: &str) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.phase == Some(Phase::Degraded)
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == reason)
+    })
+}
+
+#[tokio::test]
+async fn a_missing_index_degrades_the_pipeline_until_it_exists() -> Result<()> {
+    let world = World::new("noindex").await?;
+    // Take the sample index away, then ask for a pipeline over it.
+    let index: RagIndex = world.ns.api::<RagIndex>().get("handbook").await?;
+    world
+        .ns
+        .api::<RagIndex>()
+        .delete("handbook", &DeleteParams::default())
+        .await?;
+    world.create_pipeline("docs", fast_rollout()).await?;
+
+    let p = world
+        .wait_pipeline("docs", "Degraded: IndexNotFound", |p| {
+            degraded_because(p, "IndexNotFound")
+        })
+        .await?;
+    let message = &p
+        .status
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message
+        .clone();
+    assert!(
+        message.contains("spec.indexRef.name") && message.contains("handbook"),
+        "{message}"
+    );
+    world.wait_event("docs", "IndexNotFound").await?;
+
+    // Creating the index is a watch event for the pipelines that use it: no restart, no edit.
+    let mut index = index;
+    index.metadata = kube::api::ObjectMeta {
+        name: Some("handbook".into()),
+        ..Default::default()
+    };
+    world
+        .ns
+        .api::<RagIndex>()
+        .create(&PostParams::default(), &index)
+        .await?;
+    world.wait_healthy_on("docs", Color::Blue).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_secret_key_is_named_in_the_condition() -> Result<()> {
+    let world = World::new("nosecret").await?;
+    let mut spec = fast_rollout();
+    merge(
+        &mut spec,
+        json!({ "llm": { "provider": "openai", "model": "gpt-4o-mini", "apiKeySecretRef": { "name": "llm", "key": "token" } } }),
+    );
+    world.create_pipeline("docs", spec).await?;
+    let p = world
+        .wait_pipeline("docs", "Degraded: SecretNotFound", |p| {
+            degraded_because(p, "SecretNotFound")
+        })
+        .await?;
+    let message = p
+        .status
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message
+        .clone();
+    assert!(message.starts_with("spec.llm.apiKeySecretRef"), "{message}");
+    assert!(
+        world.replicas("docs", "blue").await?.is_none(),
+        "nothing is deployed for an unusable spec"
+    );
+
+    // A Secret without the key is still wrong, and says so.
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "llm" }, "stringData": { "other": "x" }
+    }))?;
+    world
+        .ns
+        .api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let p = world
+        .wait_pipeline("docs", "Degraded: SecretKeyMissing", |p| {
+            degraded_because(p, "SecretKeyMissing")
+        })
+        .await?;
+    let message = p
+        .status
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message
+        .clone();
+    assert!(message.contains("\"token\""), "{message}");
+    Ok(())
+}
