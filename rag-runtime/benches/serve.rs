@@ -7,7 +7,7 @@
 //! shares the machine's cores with the server: the numbers are a floor, not a ceiling.
 //!
 //! Flags (after `--`): `--sizes 10000,100000`, `--seconds 10`, `--max-requests 1000000`,
-//! `--connections 32`, `--server-threads 2`, `--client-threads 1`.
+//! `--connections 32`, `--server-threads 2`, `--client-threads 1`, `--dense-only` (no BM25).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +28,7 @@ struct Options {
     connections: usize,
     server_threads: usize,
     client_threads: usize,
+    dense_only: bool,
 }
 
 fn options() -> Options {
@@ -38,6 +39,7 @@ fn options() -> Options {
         connections: 32,
         server_threads: 2,
         client_threads: 1,
+        dense_only: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -55,6 +57,7 @@ fn options() -> Options {
             "--connections" => o.connections = value().parse().unwrap_or(o.connections),
             "--server-threads" => o.server_threads = value().parse().unwrap_or(o.server_threads),
             "--client-threads" => o.client_threads = value().parse().unwrap_or(o.client_threads),
+            "--dense-only" => o.dense_only = true,
             // cargo bench passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -75,10 +78,14 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    /// Skewed towards small indices, like word frequencies.
+    /// An index in `0..n` distributed like content-word frequencies: Zipf (s = 1) over ranks
+    /// from 50 on, as if the 50 most frequent words were the stop words BM25 drops anyway. The
+    /// most frequent index is about 0.4% of all words.
     fn zipfish(&mut self, n: usize) -> usize {
+        const STOP_RANKS: f64 = 50.0;
         let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((u * u * u) * n as f64) as usize
+        let rank = STOP_RANKS * ((STOP_RANKS + n as f64) / STOP_RANKS).powf(u);
+        ((rank - STOP_RANKS) as usize).min(n - 1)
     }
 }
 
@@ -272,9 +279,17 @@ fn main() {
     let o = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "rag-runtime benchmark: embedded store, local embedder (256 dims), hybrid BM25 + dense, extractive answers\n\
+        "rag-runtime benchmark: embedded store, local embedder (256 dims), {}, extractive answers\n\
          machine: {cores} cores available; server runtime {} threads, load generator {}; {} connections; {} s per size",
-        o.server_threads, o.client_threads, o.connections, o.seconds
+        if o.dense_only {
+            "dense only"
+        } else {
+            "hybrid BM25 + dense"
+        },
+        o.server_threads,
+        o.client_threads,
+        o.connections,
+        o.seconds
     );
     let vocab = vocabulary(5000);
     let mut rng = Rng(42);
@@ -296,12 +311,13 @@ fn main() {
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let config = RuntimeConfig {
+        let mut config = RuntimeConfig {
             vector_store: VectorStoreConfig::Embedded(EmbeddedConfig {
                 data_dir: dir.path().to_path_buf(),
             }),
             ..Default::default()
         };
+        config.retrieval.hybrid = !o.dense_only;
         let documents = corpus(size, &vocab);
         let (state, report, index_time) = server_rt.block_on(async {
             let mut rag = Rag::from_config(config).await.unwrap();

@@ -8,8 +8,32 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+use crate::config::{
+    EMBEDDING_API_KEY_ENV, EmbeddingProvider, LLM_API_KEY_ENV, LlmProvider, RuntimeConfig,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Why the providers cannot work: OpenAI's own API (no `endpoint`) needs a key; self-hosted
+/// OpenAI-compatible servers often do not.
+fn provider_problem(config: &RuntimeConfig) -> Option<String> {
+    let missing = |env: &str| std::env::var(env).map_or(true, |v| v.is_empty());
+    if config.embedding.provider == EmbeddingProvider::Openai
+        && config.embedding.endpoint.is_none()
+        && missing(EMBEDDING_API_KEY_ENV)
+    {
+        return Some(format!(
+            "embedding provider openai needs {EMBEDDING_API_KEY_ENV}"
+        ));
+    }
+    if config.llm.provider == LlmProvider::Openai
+        && config.llm.endpoint.is_none()
+        && missing(LLM_API_KEY_ENV)
+    {
+        return Some(format!("LLM provider openai needs {LLM_API_KEY_ENV}"));
+    }
+    None
+}
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
@@ -22,6 +46,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         return Err(unavailable("shutting down".into()));
     }
     let rag = &state.rag;
+    if let Some(problem) = provider_problem(&rag.config) {
+        return Err(unavailable(problem));
+    }
     rag.store
         .ready()
         .await
@@ -40,4 +67,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.rag.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_without_an_endpoint_needs_a_key() {
+        let mut config = RuntimeConfig::default();
+        assert_eq!(provider_problem(&config), None);
+        config.llm.provider = LlmProvider::Openai;
+        config.llm.endpoint = Some("http://vllm:8000/v1".into());
+        assert_eq!(provider_problem(&config), None);
+        config.llm.endpoint = None;
+        // Tests never set LLM_API_KEY, so OpenAI's own API is not usable here.
+        if std::env::var(LLM_API_KEY_ENV).is_err() {
+            assert!(provider_problem(&config).unwrap().contains(LLM_API_KEY_ENV));
+        }
+    }
 }
