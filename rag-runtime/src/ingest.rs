@@ -153,9 +153,11 @@ impl Progress {
                 next_tenth,
             } => {
                 *done += n;
-                while *total > 0 && *next_tenth <= 10 && *done * 10 >= *next_tenth * *total {
+                // One line per tenth reached, however many a batch crosses.
+                let tenth = (*done * 10).checked_div(*total).unwrap_or(10);
+                if tenth >= *next_tenth {
                     eprintln!("ingest: {done}/{total} chunks");
-                    *next_tenth += 1;
+                    *next_tenth = tenth + 1;
                 }
             }
             Self::Silent => {}
