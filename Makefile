@@ -4,12 +4,18 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all build fmt fmt-check clippy unit-test crds crds-check test run run-operator
+.PHONY: all build bins fmt fmt-check clippy unit-test crds crds-check test run run-operator
 all: build
 
 build:
 	$(CARGO) build --workspace --all-targets
+
+# Always the whole workspace: building one package unifies features differently and rebuilds the
+# shared dependencies.
+bins:
+	$(CARGO) build --workspace --bins
 
 fmt:
 	$(CARGO) fmt --all
@@ -26,24 +32,23 @@ unit-test:
 CRD_DIRS := crds charts/rag-operator/crds
 
 # Regenerate the checked-in CRDs (and the chart's copy) from the API types.
-crds:
-	$(CARGO) run -q --bin crdgen -- $(CRD_DIRS)
+crds: bins
+	$(TARGET_DIR)/debug/crdgen $(CRD_DIRS)
 
 # Fail when a checked-in CRD differs from what the API types generate.
-crds-check:
-	$(CARGO) run -q --bin crdgen -- --check $(CRD_DIRS)
+crds-check: bins
+	$(TARGET_DIR)/debug/crdgen --check $(CRD_DIRS)
 
 # The operator against whatever cluster KUBECONFIG points at (e.g. after `make cluster-up`).
-run-operator:
-	$(CARGO) run --bin rag-operator
+run-operator: bins
+	$(TARGET_DIR)/debug/rag-operator --log-format text
 
 test: fmt-check clippy crds-check unit-test e2e
 
 # The whole product on this machine: the local control plane, the operator, the sample RagIndex and
 # RagPipeline on KWOK pods served by real rag-runtime processes, and a question answered. Ctrl-C
 # stops it (and the control plane, unless it was already up). `make run-runtime`: the runtime alone.
-run: e2e-bins
-	$(CARGO) build --workspace --bins
+run: e2e-bins bins
 	@if e2e/hack/cluster.sh status >/dev/null 2>&1; then keep=1; else keep=0; fi; \
 	eval "$$(e2e/hack/cluster.sh up)"; \
 	if [ "$$keep" = 0 ]; then trap 'e2e/hack/cluster.sh down' EXIT; fi; \

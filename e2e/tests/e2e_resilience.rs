@@ -51,7 +51,7 @@ async fn operator_killed_mid_rollout_completes_it_exactly_once() -> Result<()> {
 
     world.pods.set_status(200);
     world.wait_healthy_on("docs", Color::Green).await?;
-    let events = world.events("docs").await?;
+    let events = world.wait_event_note("docs", "Promoted", "green").await?;
     let promotions: Vec<_> = events
         .iter()
         .filter(|(r, n)| r == "Promoted" && n.contains("green"))

@@ -105,6 +105,12 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
         world.service_color("handbook").await?.as_deref(),
         Some("blue")
     );
+    // The config the operator rendered is one the runtime accepts.
+    let config = world.ns.api::<ConfigMap>().get("handbook-config").await?;
+    for (key, yaml) in config.data.unwrap_or_default() {
+        let parsed = rag_runtime::config::RuntimeConfig::from_yaml(&yaml);
+        assert!(parsed.is_ok(), "{key}: {parsed:?}");
+    }
 
     // The printer columns tell the story.
     let table = world
@@ -134,11 +140,7 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
     assert_eq!(&row[4..6], ["2", "handbook"], "{table}");
 
     // The smoke query ran against a real runtime: it ranked rollouts.md in its top K.
-    let events = world.events("handbook").await?;
-    assert!(
-        events.iter().any(|(r, _)| r == "HealthCheckPassed"),
-        "{events:?}"
-    );
+    world.wait_event("handbook", "HealthCheckPassed").await?;
 
     // A change rolls out on green; traffic moves only once green is up and verified.
     let blue_revision = status.active_revision.clone();

@@ -182,6 +182,27 @@ impl World {
             .collect())
     }
 
+    /// Waits for an Event with `reason` whose note contains `note`; returns all the Events.
+    pub async fn wait_event_note(
+        &self,
+        name: &str,
+        reason: &str,
+        note: &str,
+    ) -> Result<Vec<(String, String)>> {
+        wait_for(
+            &format!("an Event {reason} ({note}) for {name}"),
+            ROLLOUT_TIMEOUT,
+            || async {
+                let events = self.events(name).await?;
+                Ok(events
+                    .iter()
+                    .any(|(r, n)| r == reason && n.contains(note))
+                    .then_some(events))
+            },
+        )
+        .await
+    }
+
     pub async fn wait_event(&self, name: &str, reason: &str) -> Result<Vec<(String, String)>> {
         wait_for(
             &format!("an Event {reason} for {name}"),

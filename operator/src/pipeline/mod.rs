@@ -137,7 +137,7 @@ async fn reconcile_inner(p: &RagPipeline, ctx: &Context) -> Result<Action, Error
         Err(user) => {
             let status = status::after_user_error(p.status.as_ref(), &user, generation, now);
             if write_status(&pipelines, p, &status).await? {
-                publish(ctx, p, true, user.reason(), user.to_string()).await?;
+                publish(ctx, p, true, user.reason(), user.reason(), user.to_string()).await?;
             }
             return Ok(Action::requeue(USER_ERROR_RECHECK));
         }
@@ -211,7 +211,7 @@ async fn reconcile_inner(p: &RagPipeline, ctx: &Context) -> Result<Action, Error
     };
     let status = status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
     write_status(&pipelines, p, &status).await?;
-    record(ctx, p, &decision).await?;
+    record(ctx, p, &decision, &revision).await?;
     consume_annotations(&pipelines, p, &decision).await?;
     Ok(Action::requeue(decision.requeue_after.unwrap_or(RESYNC)))
 }
@@ -233,10 +233,26 @@ async fn write_status(
     Ok(true)
 }
 
-async fn record(ctx: &Context, p: &RagPipeline, decision: &Decision) -> Result<(), Error> {
+async fn record(
+    ctx: &Context,
+    p: &RagPipeline,
+    decision: &Decision,
+    revision: &str,
+) -> Result<(), Error> {
     for event in &decision.events {
         info!(reason = event.reason, note = %event.note, "rollout");
-        publish(ctx, p, event.warning, event.reason, event.note.clone()).await?;
+        // The recorder folds events with the same action and reason into one series that keeps the
+        // first note; naming the revision keeps each rollout's steps apart.
+        let action = format!("{}/{revision}", event.reason);
+        publish(
+            ctx,
+            p,
+            event.warning,
+            event.reason,
+            &action,
+            event.note.clone(),
+        )
+        .await?;
     }
     match decision.step {
         CutoverStep::Promoted { .. } => ctx.metrics.rollouts.with_label_values(&["promoted"]).inc(),
@@ -258,6 +274,7 @@ async fn publish(
     p: &RagPipeline,
     warning: bool,
     reason: &str,
+    action: &str,
     note: String,
 ) -> Result<(), Error> {
     let event = Event {
@@ -268,7 +285,7 @@ async fn publish(
         },
         reason: reason.into(),
         note: Some(note),
-        action: reason.into(),
+        action: action.into(),
         secondary: None,
     };
     ctx.recorder
