@@ -50,57 +50,42 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
 
     // Every child exists and is owned by the pipeline.
     let uid = p.metadata.uid.clone().unwrap();
-    let owned =
-        |refs: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>| {
-            refs.unwrap_or_default()
-                .iter()
-                .any(|r| r.uid == uid && r.controller == Some(true))
-        };
-    assert!(owned(
-        world
-            .ns
-            .api::<ConfigMap>()
-            .get("handbook-config")
-            .await?
-            .metadata
-            .owner_references
-    ));
-    assert!(owned(
-        world
-            .ns
-            .api::<Deployment>()
-            .get("handbook-blue")
-            .await?
-            .metadata
-            .owner_references
-    ));
-    assert!(owned(
-        world
-            .ns
-            .api::<Service>()
-            .get("handbook")
-            .await?
-            .metadata
-            .owner_references
-    ));
-    assert!(owned(
-        world
-            .ns
-            .api::<Service>()
-            .get("handbook-preview")
-            .await?
-            .metadata
-            .owner_references
-    ));
-    assert!(owned(
-        world
-            .ns
-            .api::<PodDisruptionBudget>()
-            .get("handbook")
-            .await?
-            .metadata
-            .owner_references
-    ));
+    let ns = &world.ns;
+    let children = [
+        (
+            "ConfigMap handbook-config",
+            ns.api::<ConfigMap>().get("handbook-config").await?.metadata,
+        ),
+        (
+            "Deployment handbook-blue",
+            ns.api::<Deployment>().get("handbook-blue").await?.metadata,
+        ),
+        (
+            "Service handbook",
+            ns.api::<Service>().get("handbook").await?.metadata,
+        ),
+        (
+            "Service handbook-preview",
+            ns.api::<Service>().get("handbook-preview").await?.metadata,
+        ),
+        (
+            "PodDisruptionBudget handbook",
+            ns.api::<PodDisruptionBudget>()
+                .get("handbook")
+                .await?
+                .metadata,
+        ),
+    ];
+    for (child, meta) in children {
+        let owners = meta.owner_references.unwrap_or_default();
+        let owned = owners
+            .iter()
+            .any(|r| r.uid == uid && r.controller == Some(true));
+        assert!(
+            owned,
+            "{child} is not controlled by the pipeline: {owners:?}"
+        );
+    }
     assert_eq!(
         world.service_color("handbook").await?.as_deref(),
         Some("blue")

@@ -7,16 +7,25 @@ use anyhow::Result;
 use common::{World, fast_rollout, merge};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, PostParams};
-use rag_operator::api::{Color, Phase, RagIndex};
+use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
 use serde_json::json;
 
-fn degraded_because(p: &rag_operator::api::RagPipeline, reason: &str) -> bool {
-    p.status.as_ref().is_some_and(|s| {
-        s.phase == Some(Phase::Degraded)
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == reason)
-    })
+/// Waits until the pipeline is Degraded for `reason`; returns the condition's message.
+async fn wait_degraded(world: &World, name: &str, reason: &str) -> Result<String> {
+    let degraded = |p: &RagPipeline| {
+        let status = p.status.as_ref()?;
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded" && c.status == "True")?;
+        (status.phase == Some(Phase::Degraded) && c.reason == reason).then(|| c.message.clone())
+    };
+    let p = world
+        .wait_pipeline(name, &format!("Degraded: {reason}"), |p| {
+            degraded(p).is_some()
+        })
+        .await?;
+    Ok(degraded(&p).unwrap_or_default())
 }
 
 #[tokio::test]
@@ -31,20 +40,7 @@ async fn a_missing_index_degrades_the_pipeline_until_it_exists() -> Result<()> {
         .await?;
     world.create_pipeline("docs", fast_rollout()).await?;
 
-    let p = world
-        .wait_pipeline("docs", "Degraded: IndexNotFound", |p| {
-            degraded_because(p, "IndexNotFound")
-        })
-        .await?;
-    let message = &p
-        .status
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded")
-        .unwrap()
-        .message
-        .clone();
+    let message = wait_degraded(&world, "docs", "IndexNotFound").await?;
     assert!(
         message.contains("spec.indexRef.name") && message.contains("handbook"),
         "{message}"
@@ -75,20 +71,7 @@ async fn a_missing_secret_key_is_named_in_the_condition() -> Result<()> {
         json!({ "llm": { "provider": "openai", "model": "gpt-4o-mini", "apiKeySecretRef": { "name": "llm", "key": "token" } } }),
     );
     world.create_pipeline("docs", spec).await?;
-    let p = world
-        .wait_pipeline("docs", "Degraded: SecretNotFound", |p| {
-            degraded_because(p, "SecretNotFound")
-        })
-        .await?;
-    let message = p
-        .status
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded")
-        .unwrap()
-        .message
-        .clone();
+    let message = wait_degraded(&world, "docs", "SecretNotFound").await?;
     assert!(message.starts_with("spec.llm.apiKeySecretRef"), "{message}");
     assert!(
         world.replicas("docs", "blue").await?.is_none(),
@@ -104,20 +87,7 @@ async fn a_missing_secret_key_is_named_in_the_condition() -> Result<()> {
         .api::<Secret>()
         .create(&PostParams::default(), &secret)
         .await?;
-    let p = world
-        .wait_pipeline("docs", "Degraded: SecretKeyMissing", |p| {
-            degraded_because(p, "SecretKeyMissing")
-        })
-        .await?;
-    let message = p
-        .status
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded")
-        .unwrap()
-        .message
-        .clone();
+    let message = wait_degraded(&world, "docs", "SecretKeyMissing").await?;
     assert!(message.contains("\"token\""), "{message}");
     Ok(())
 }
