@@ -285,15 +285,7 @@ async fn metrics_count_requests_and_ingest() {
             .status(),
         200
     );
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"rag_http_requests_total{code="200",method="POST",route="/v1/query"} 1"#),
         "{text}"

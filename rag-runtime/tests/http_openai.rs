@@ -295,15 +295,7 @@ async fn chat_completions_answer_whole_and_streamed() {
         "{last}"
     );
 
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains(r#"rag_llm_tokens_total{kind="prompt"} 60"#),
         "{metrics}"

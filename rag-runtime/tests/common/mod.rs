@@ -98,6 +98,17 @@ impl TestServer {
             .expect("request sent")
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request sent");
+        response.text().await.expect("a text body")
+    }
+
     /// Signals shutdown and waits for the server to drain and stop.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -104,16 +104,21 @@ fn progress_deadline_fails_the_rollout_and_keeps_the_old_colour() {
     assert_eq!(d.active_service, Some(Blue));
 }
 
-#[test]
-fn a_failed_revision_stays_failed_until_the_spec_changes() {
-    let failed = RolloutState {
+/// Blue serves r1; r2 failed its health check and is remembered as failed.
+fn r2_failed_over_blue_r1() -> RolloutState {
+    RolloutState {
         failure: Some(RolloutFailure {
             revision: "r2".into(),
             reason: "HealthCheckFailed".into(),
             message: "m".into(),
         }),
         ..active(Blue, "r1")
-    };
+    }
+}
+
+#[test]
+fn a_failed_revision_stays_failed_until_the_spec_changes() {
+    let failed = r2_failed_over_blue_r1();
     let mut case = Case::new("r2", failed, observed(up("r1", 2), up("r2", 2)));
     let d = case.decide();
     assert_eq!(d.step, CutoverStep::Failed);
@@ -144,14 +149,7 @@ fn a_failed_revision_stays_failed_until_the_spec_changes() {
 
 #[test]
 fn retry_annotation_rolls_the_failed_revision_out_again() {
-    let failed = RolloutState {
-        failure: Some(RolloutFailure {
-            revision: "r2".into(),
-            reason: "HealthCheckFailed".into(),
-            message: "m".into(),
-        }),
-        ..active(Blue, "r1")
-    };
+    let failed = r2_failed_over_blue_r1();
     let mut case = Case::new(
         "r2",
         failed,
