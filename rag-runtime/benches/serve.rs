@@ -21,6 +21,10 @@ use rag_runtime::state::{ApiKeys, AppState};
 use rag_runtime::store::{ChunkRecord, Hit, SearchRequest, VectorStore};
 use serde_json::{Map, json};
 
+/// The same allocator as the `rag-runtime` binary, so the numbers are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     sizes: Vec<usize>,
     seconds: u64,

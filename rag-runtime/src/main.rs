@@ -16,6 +16,10 @@ use rag_runtime::store::VectorStore;
 use rag_runtime::store::qdrant::QdrantStore;
 use tracing_subscriber::EnvFilter;
 
+/// The engine allocates per query and per segment; mimalloc keeps that cheap across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rag-runtime",
