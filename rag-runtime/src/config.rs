@@ -226,7 +226,12 @@ pub struct RetrievalConfig {
     pub score_threshold: Option<f32>,
     /// Fuse BM25 sparse results with dense results (reciprocal rank fusion).
     pub hybrid: bool,
+    /// Breadth of the approximate dense search: how many candidates the graph walk keeps.
+    /// Higher finds more of the true nearest chunks in large collections, and costs time.
+    pub search_ef: u32,
 }
+
+pub const MAX_SEARCH_EF: u32 = 4096;
 
 impl Default for RetrievalConfig {
     fn default() -> Self {
@@ -234,6 +239,7 @@ impl Default for RetrievalConfig {
             top_k: 5,
             score_threshold: None,
             hybrid: true,
+            search_ef: 64,
         }
     }
 }
@@ -341,6 +347,9 @@ impl RuntimeConfig {
         if !(1..=100).contains(&self.retrieval.top_k) {
             return invalid("retrieval.topK", "must be between 1 and 100");
         }
+        if !(1..=MAX_SEARCH_EF).contains(&self.retrieval.search_ef) {
+            return invalid("retrieval.searchEf", "must be between 1 and 4096");
+        }
         if self.llm.provider == LlmProvider::Openai && self.llm.model.is_empty() {
             return invalid("llm.model", "is required for provider openai");
         }
@@ -406,6 +415,7 @@ retrieval: { topK: 8 }
                 "chunking.overlapChars",
             ),
             ("retrieval: { topK: 0 }", "retrieval.topK"),
+            ("retrieval: { searchEf: 5000 }", "retrieval.searchEf"),
             ("embedding: { dimensions: 0 }", "embedding.dimensions"),
             ("llm: { provider: openai }", "llm.model"),
             (

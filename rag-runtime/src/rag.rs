@@ -77,6 +77,7 @@ impl Rag {
             limit: top_k,
             filter,
             score_threshold: self.config.retrieval.score_threshold,
+            search_ef: self.config.retrieval.search_ef as usize,
         };
         let searched = Instant::now();
         let hits = self.store.search(request).await;

@@ -25,6 +25,12 @@ pub const SPARSE: &str = "bm25";
 /// for the small candidate lists we fuse).
 pub const RRF_K: usize = 10;
 
+/// How many candidates each retriever brings when hybrid retrieval fuses them into `limit`
+/// results: deeper than the cut, so fusion can promote chunks one of them ranks just below it.
+pub fn fusion_candidates(limit: usize) -> usize {
+    limit.max(10) * 2
+}
+
 /// A sparse vector: BM25 term weights by hashed term id.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sparse {
@@ -76,6 +82,8 @@ pub struct SearchRequest {
     pub limit: usize,
     pub filter: Filter,
     pub score_threshold: Option<f32>,
+    /// Breadth of the approximate dense search (`retrieval.searchEf`); never below `limit`.
+    pub search_ef: usize,
 }
 
 /// Exact-match conditions, all of which must hold. Keys are `documentId` or metadata keys;

@@ -7,14 +7,15 @@ use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateAliasBuilder, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, DeletePointsBuilder, FieldType, Filter as QFilter, Modifier,
     NamedVectors, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Range, RrfBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
-    VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
 use serde_json::Value;
 
 use super::{
-    ChunkRecord, DENSE, Filter, Hit, RRF_K, SPARSE, SearchRequest, VectorStore, normalise_rrf,
+    ChunkRecord, DENSE, Filter, Hit, RRF_K, SPARSE, SearchRequest, VectorStore, fusion_candidates,
+    normalise_rrf,
 };
 use crate::config::{Distance, QDRANT_API_KEY_ENV, QdrantConfig};
 use crate::error::{Error, Result};
@@ -131,6 +132,10 @@ fn document_filter(document_id: &str, from_chunk: u32) -> QFilter {
     QFilter::must(must)
 }
 
+fn search_params(ef: usize, limit: usize) -> SearchParamsBuilder {
+    SearchParamsBuilder::default().hnsw_ef(ef.max(limit) as u64)
+}
+
 fn to_point(chunk: ChunkRecord) -> PointStruct {
     let mut vectors = NamedVectors::default().add_vector(DENSE, Vector::from(chunk.dense.clone()));
     // A chunk of only stop words has no terms; it is still found by its dense vector.
@@ -242,7 +247,10 @@ impl VectorStore for QdrantStore {
             .with_payload(true);
         match <[(VectorInput, &str); 1]>::try_from(queries) {
             Ok([(vector, using)]) => {
-                builder = builder.query(Query::new_nearest(vector)).using(using);
+                builder = builder
+                    .query(Query::new_nearest(vector))
+                    .using(using)
+                    .params(search_params(request.search_ef, request.limit));
                 if let Some(filter) = filter {
                     builder = builder.filter(filter);
                 }
@@ -256,7 +264,11 @@ impl VectorStore for QdrantStore {
                     let mut prefetch = PrefetchQueryBuilder::default()
                         .query(Query::new_nearest(vector))
                         .using(using)
-                        .limit((request.limit.max(10) * 2) as u64);
+                        .limit(fusion_candidates(request.limit) as u64)
+                        .params(search_params(
+                            request.search_ef,
+                            fusion_candidates(request.limit),
+                        ));
                     if let Some(filter) = &filter {
                         prefetch = prefetch.filter(filter.clone());
                     }

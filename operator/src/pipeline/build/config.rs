@@ -73,6 +73,7 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
             top_k: u32::try_from(spec.retrieval.top_k).unwrap_or(5),
             score_threshold: spec.retrieval.score_threshold.map(|s| s as f32),
             hybrid: true,
+            ..RetrievalConfig::default()
         },
         llm: LlmConfig {
             provider: match spec.llm.provider {
