@@ -348,7 +348,10 @@ impl RuntimeConfig {
             return invalid("retrieval.topK", "must be between 1 and 100");
         }
         if !(1..=MAX_SEARCH_EF).contains(&self.retrieval.search_ef) {
-            return invalid("retrieval.searchEf", "must be between 1 and 4096");
+            return invalid(
+                "retrieval.searchEf",
+                &format!("must be between 1 and {MAX_SEARCH_EF}"),
+            );
         }
         if self.llm.provider == LlmProvider::Openai && self.llm.model.is_empty() {
             return invalid("llm.model", "is required for provider openai");
