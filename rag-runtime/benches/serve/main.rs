@@ -110,10 +110,10 @@ impl VectorStore for Timed {
     async fn ready(&self) -> rag_runtime::error::Result<()> {
         self.inner.ready().await
     }
-    async fn finish_ingest(&self) -> rag_runtime::error::Result<()> {
+    async fn build_index(&self) -> rag_runtime::error::Result<()> {
         let started = Instant::now();
-        let r = self.inner.finish_ingest().await;
-        *self.finish.lock().unwrap() = started.elapsed();
+        let r = self.inner.build_index().await;
+        *self.finish.lock().unwrap() += started.elapsed();
         r
     }
 }

@@ -410,7 +410,7 @@ impl VectorStore for EmbeddedStore {
         Ok(())
     }
 
-    async fn finish_ingest(&self) -> Result<()> {
+    async fn build_index(&self) -> Result<()> {
         self.with_shard(|shard| {
             shard.optimize().map_err(Error::store)?;
             shard.flush();

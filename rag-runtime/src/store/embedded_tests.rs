@@ -93,7 +93,7 @@ async fn a_graph_indexed_collection_finds_what_a_scan_finds() {
     for batch in chunks.chunks(500) {
         store.upsert(batch.to_vec()).await.unwrap();
     }
-    store.finish_ingest().await.unwrap();
+    store.build_index().await.unwrap();
     assert!(
         store.indexed_vectors() >= FILLER_CHUNKS,
         "expected a graph index, {} vectors are indexed",

@@ -186,8 +186,9 @@ pub trait VectorStore: Send + Sync {
     async fn count(&self) -> Result<u64>;
     /// Reachable and the collection is there.
     async fn ready(&self) -> Result<()>;
-    /// Called once after a bulk load: build indexes, flush.
-    async fn finish_ingest(&self) -> Result<()>;
+    /// Called after bulk writes (at the end of an ingest, and every so many chunks of a large
+    /// one): build indexes, flush.
+    async fn build_index(&self) -> Result<()>;
 }
 
 /// Opens the store the config names.

@@ -313,7 +313,7 @@ impl VectorStore for QdrantStore {
         Ok(())
     }
 
-    async fn finish_ingest(&self) -> Result<()> {
+    async fn build_index(&self) -> Result<()> {
         // The server indexes in the background; nothing to wait for.
         Ok(())
     }
