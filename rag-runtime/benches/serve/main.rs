@@ -7,7 +7,8 @@
 //!
 //! Flags (after `--`): `--sizes 10000,100000`, `--seconds 10`, `--max-requests 1000000`,
 //! `--connections 1,32` (one load run each), `--server-threads 2`, `--client-threads 1`,
-//! `--dense-only` (no BM25), `--search-ef 64` (`retrieval.searchEf`).
+//! `--dense-only` (no BM25), `--search-ef 64` (`retrieval.searchEf`), `--index-every 20000`
+//! (chunks an ingest writes between index builds).
 
 mod corpus;
 mod load;
@@ -45,6 +46,7 @@ struct Options {
     client_threads: usize,
     dense_only: bool,
     search_ef: Option<u32>,
+    index_every: usize,
 }
 
 fn list(value: String) -> Vec<usize> {
@@ -64,6 +66,7 @@ fn options() -> Options {
         client_threads: 1,
         dense_only: false,
         search_ef: None,
+        index_every: ingest::INDEX_EVERY_CHUNKS,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -78,6 +81,7 @@ fn options() -> Options {
             "--client-threads" => o.client_threads = value().parse().unwrap_or(o.client_threads),
             "--dense-only" => o.dense_only = true,
             "--search-ef" => o.search_ef = value().parse().ok(),
+            "--index-every" => o.index_every = value().parse().unwrap_or(o.index_every),
             // cargo bench passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -134,7 +138,8 @@ fn main() {
     let o = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "rag-runtime benchmark: embedded store, local embedder (256 dims), {}, searchEf {}, extractive answers\n\
+        "rag-runtime benchmark: embedded store, local embedder (256 dims), {}, searchEf {}, extractive answers,\n\
+         index built every {} chunks of an ingest\n\
          machine: {cores} cores available; server runtime {} threads, load generator {}; {} s per load run",
         if o.dense_only {
             "dense only"
@@ -143,6 +148,7 @@ fn main() {
         },
         o.search_ef
             .unwrap_or(rag_runtime::config::RetrievalConfig::default().search_ef),
+        o.index_every,
         o.server_threads,
         o.client_threads,
         o.seconds
@@ -189,7 +195,10 @@ fn main() {
             rag.store = timed.clone();
             let rag = Arc::new(rag);
             let report =
-                ingest::ingest(rag.clone(), documents, 2 * cores, |_| Progress::Silent).await;
+                ingest::ingest_in_rounds(rag.clone(), documents, 2 * cores, o.index_every, |_| {
+                    Progress::Silent
+                })
+                .await;
             assert!(report.failed.is_empty(), "{:?}", report.failed);
             let index_time = *timed.finish.lock().unwrap();
             // Ingest consumed the documents; the corpus is seeded, so this is the same text.

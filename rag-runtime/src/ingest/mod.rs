@@ -27,7 +27,7 @@ use crate::rag::{Document, Rag};
 /// but needs a newer rustc), so one write segment makes a large ingest quadratic. Indexing moves
 /// the points into an immutable segment and the write segment starts empty. At 100k chunks the
 /// extra graph builds cost 23 s and save 55 s of inserts.
-const INDEX_EVERY_CHUNKS: usize = 20_000;
+pub const INDEX_EVERY_CHUNKS: usize = 20_000;
 
 /// What an ingest stored.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -80,8 +80,8 @@ pub async fn ingest(
     ingest_in_rounds(rag, documents, concurrency, INDEX_EVERY_CHUNKS, progress).await
 }
 
-/// [`ingest`], building the index after every `round_chunks` chunks and at the end.
-async fn ingest_in_rounds(
+/// [`ingest`], building the index after every `round_chunks` chunks (evened out) and at the end.
+pub async fn ingest_in_rounds(
     rag: Arc<Rag>,
     documents: Vec<Document>,
     concurrency: usize,
@@ -108,7 +108,10 @@ async fn ingest_in_rounds(
         batches.push(rest.by_ref().take(batch_size).collect::<Vec<_>>());
     }
     let mut failed_ids: HashSet<String> = HashSet::new();
-    let batches_per_round = (round_chunks / batch_size).max(1);
+    // Even rounds: a short last round would stay below the store's indexing threshold and be
+    // searched by a scan beside the graph.
+    let rounds = batches.len().div_ceil((round_chunks / batch_size).max(1));
+    let batches_per_round = batches.len().div_ceil(rounds.max(1));
     let mut batches = batches.into_iter().peekable();
     while batches.peek().is_some() {
         let round: Vec<_> = batches.by_ref().take(batches_per_round).collect();
@@ -288,7 +291,7 @@ mod tests {
         });
         rag.store = store.clone();
         let rag = Arc::new(rag);
-        // One chunk each: 40 chunks in batches of 8, rounds of 16 chunks (2 batches): 2, 2, 1.
+        // One chunk each: 40 chunks in batches of 8, at most 16 chunks (2 batches) a round: 2, 2, 1.
         let documents: Vec<Document> = (0..40)
             .map(|i| Document {
                 id: format!("doc-{i}.md"),
