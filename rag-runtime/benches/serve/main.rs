@@ -91,7 +91,7 @@ fn options() -> Options {
 
 struct Timed {
     inner: Arc<dyn VectorStore>,
-    finish: std::sync::Mutex<Duration>,
+    index_time: std::sync::Mutex<Duration>,
 }
 
 #[async_trait]
@@ -117,7 +117,7 @@ impl VectorStore for Timed {
     async fn build_index(&self) -> rag_runtime::error::Result<()> {
         let started = Instant::now();
         let r = self.inner.build_index().await;
-        *self.finish.lock().unwrap() += started.elapsed();
+        *self.index_time.lock().unwrap() += started.elapsed();
         r
     }
 }
@@ -190,7 +190,7 @@ fn main() {
             let mut rag = Rag::from_config(config).await.unwrap();
             let timed = Arc::new(Timed {
                 inner: rag.store.clone(),
-                finish: Default::default(),
+                index_time: Default::default(),
             });
             rag.store = timed.clone();
             let rag = Arc::new(rag);
@@ -200,7 +200,7 @@ fn main() {
                 })
                 .await;
             assert!(report.failed.is_empty(), "{:?}", report.failed);
-            let index_time = *timed.finish.lock().unwrap();
+            let index_time = *timed.index_time.lock().unwrap();
             // Ingest consumed the documents; the corpus is seeded, so this is the same text.
             let stored = corpus::corpus(size, &vocab);
             let sample = &questions[..RECALL_QUESTIONS];

@@ -26,7 +26,8 @@ use crate::rag::{Document, Rag};
 /// length of its terms' BM25 posting lists (qdrant-edge 0.7 rewalks the whole list; 0.8 fixed it
 /// but needs a newer rustc), so one write segment makes a large ingest quadratic. Indexing moves
 /// the points into an immutable segment and the write segment starts empty. At 100k chunks the
-/// extra graph builds cost 23 s and save 55 s of inserts.
+/// extra graph builds cost about 25 s and save about 60 s of inserts (`make bench`,
+/// `--index-every`); queries are as fast either way.
 pub const INDEX_EVERY_CHUNKS: usize = 20_000;
 
 /// What an ingest stored.
@@ -199,10 +200,7 @@ pub async fn ingest_paths(
         match read_document(&id, &path) {
             Ok(d) => documents.push(d),
             Err(err) => {
-                rag.metrics
-                    .ingest_failures
-                    .with_label_values(&[err.category()])
-                    .inc();
+                count_failure(&rag, &err);
                 unreadable.insert(id, err.to_string());
             }
         }
