@@ -2,7 +2,7 @@
 //! collection under the data directory. Its API is synchronous.
 //!
 //! Searches run on the async worker that serves the request: they are bounded CPU work (a
-//! quarter of a millisecond at 10k chunks, a few at 100k), and running them in place caps
+//! quarter of a millisecond at 10k chunks, about one at 100k), and running them in place caps
 //! concurrent searches at the number of workers (the cores) and saves two thread hand-offs per
 //! query, about a tenth of the throughput. Writes, counts and index builds, which can take
 //! seconds, go to tokio's blocking pool so they never hold a worker.
@@ -30,8 +30,8 @@ use super::{
 use crate::config::Distance;
 use crate::error::{Error, Result};
 
-/// Segments above this size (KB) get an HNSW index when ingest finishes; below it a plain scan
-/// is as fast.
+/// Segments above this size (KB) get an HNSW index when the index is built (`build_index`);
+/// below it a plain scan is as fast.
 const INDEXING_THRESHOLD_KB: usize = 1_000;
 const FULL_SCAN_THRESHOLD_KB: usize = 256;
 /// Graph links per point and build breadth: twice Qdrant's defaults. Hashed local embeddings
