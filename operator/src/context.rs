@@ -1,26 +1,27 @@
-//! What every reconciliation gets: the client, the event recorder, metrics, the health checker and
-//! per-object failure counts for backoff. Built once, in one place.
+//! What reconciliations share. [`Shared`] is what every controller gets (client, event recorder,
+//! metrics); each controller adds its own caches and collaborators in its own context. [`Backoff`]
+//! is the per-object retry delay after failures.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tracing::warn;
 
 use crate::metrics::Metrics;
-use crate::pipeline::health::HealthChecker;
 
-pub struct Context {
+/// What every controller shares, built once in `main`.
+pub struct Shared {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    pub health: Arc<dyn HealthChecker>,
-    failures: Mutex<HashMap<String, u32>>,
 }
 
-impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, health: Arc<dyn HealthChecker>) -> Self {
+impl Shared {
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter {
             controller: "ragops".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -29,24 +30,72 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
-            health,
-            failures: Mutex::default(),
         }
     }
 
-    /// Exponential backoff per object: 1s, 2s, 4s … capped at 5 minutes.
-    pub fn backoff(&self, key: &str) -> Duration {
+    /// Publishes an Event about `regarding`. An Event is a note to humans, so failing to publish
+    /// one is logged and counted but never fails the reconciliation that wanted it.
+    pub async fn publish(&self, regarding: &ObjectReference, note: Note<'_>) {
+        let event = Event {
+            type_: if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: note.reason.into(),
+            note: Some(note.message),
+            action: note.action.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, regarding).await {
+            self.metrics.event_failures.inc();
+            warn!(%error, reason = note.reason, "publishing an event");
+        }
+    }
+}
+
+/// One Event to publish.
+pub struct Note<'a> {
+    pub warning: bool,
+    pub reason: &'a str,
+    /// The recorder folds Events with the same reason and action into one series that keeps the
+    /// first message; an action naming the revision keeps each rollout's steps apart.
+    pub action: &'a str,
+    pub message: String,
+}
+
+/// Exponential retry delay per object after failed reconciliations.
+#[derive(Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Counts one more failure of `key` and returns how long to wait. Entries of objects that are
+    /// gone (`exists` says no) are dropped here, so the map holds only live objects.
+    pub fn next(&self, key: &str, exists: impl Fn(&str) -> bool) -> Duration {
         let mut failures = self.failures.lock().expect("never poisoned");
+        failures.retain(|k, _| k == key || exists(k));
         let n = failures.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
         backoff_delay(*n)
     }
 
-    pub fn reset_backoff(&self, key: &str) {
+    pub fn reset(&self, key: &str) {
         self.failures.lock().expect("never poisoned").remove(key);
+    }
+
+    /// Objects with failures on record.
+    pub fn len(&self) -> usize {
+        self.failures.lock().expect("never poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
+/// 1s, 2s, 4s … capped at 5 minutes.
 pub fn backoff_delay(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(9)).min(Duration::from_secs(300))
 }
@@ -61,5 +110,19 @@ mod tests {
             .map(|n| backoff_delay(n).as_secs())
             .to_vec();
         assert_eq!(secs, [1, 2, 4, 256, 300, 300]);
+    }
+
+    #[test]
+    fn backoff_forgets_objects_that_are_gone() {
+        let b = Backoff::default();
+        assert_eq!(b.next("ns/a", |_| true), Duration::from_secs(1));
+        assert_eq!(b.next("ns/b", |_| true), Duration::from_secs(1));
+        assert_eq!(b.next("ns/a", |_| true), Duration::from_secs(2));
+        assert_eq!(b.len(), 2);
+        // ns/a was deleted: the next failure of anything prunes it.
+        b.next("ns/b", |k| k != "ns/a");
+        assert_eq!(b.len(), 1);
+        b.reset("ns/b");
+        assert!(b.is_empty());
     }
 }

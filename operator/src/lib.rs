@@ -3,11 +3,15 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod apply;
 pub mod conditions;
 pub mod context;
 pub mod crds;
+pub mod digest;
 pub mod error;
+pub mod meta;
 pub mod metrics;
 pub mod pipeline;
 pub mod server;
 pub mod telemetry;
+pub mod watch;

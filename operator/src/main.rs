@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::Parser;
-use rag_operator::context::Context;
+use rag_operator::context::Shared;
 use rag_operator::metrics::Metrics;
-use rag_operator::pipeline::{self, health::HttpHealthChecker};
+use rag_operator::pipeline::{self, Settings, health::HttpHealthChecker};
 use rag_operator::server::{self, ServerState};
 use rag_operator::telemetry::{self, LogFormat};
 
@@ -25,6 +25,10 @@ struct Args {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     log_format: LogFormat,
+    /// Seconds between reconciliations of a steady pipeline (watch events drive everything
+    /// else; this only catches what a watch might have missed).
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    resync_seconds: u64,
 }
 
 #[tokio::main]
@@ -48,17 +52,17 @@ async fn main() -> anyhow::Result<()> {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let ctx = Arc::new(Context::new(
-        client,
-        metrics,
-        Arc::new(HttpHealthChecker::new()),
-    ));
+    let shared = Arc::new(Shared::new(client, metrics));
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("*"),
         "starting the RagPipeline controller"
     );
     ready.store(true, Ordering::Relaxed);
-    pipeline::run(ctx, args.namespace.as_deref()).await;
+    let settings = Settings {
+        namespace: args.namespace,
+        resync: std::time::Duration::from_secs(args.resync_seconds),
+    };
+    pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings).await;
     tracing::info!("shut down");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The operator's own Prometheus metrics, served on `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -10,6 +10,10 @@ pub struct Metrics {
     pub failures: IntCounterVec,
     pub duration: HistogramVec,
     pub rollouts: IntCounterVec,
+    /// Events the API server did not take (they never fail a reconciliation).
+    pub event_failures: IntCounter,
+    /// Objects of the operator's kinds that did not deserialize and were skipped.
+    pub invalid_objects: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -50,7 +54,23 @@ impl Default for Metrics {
             &["outcome"],
         )
         .expect("valid metric");
-        for c in [&reconciliations, &failures, &rollouts] {
+        let event_failures = IntCounter::new(
+            "ragops_event_publish_failures_total",
+            "Events that could not be published",
+        )
+        .expect("valid metric");
+        let invalid_objects = IntCounterVec::new(
+            Opts::new(
+                "ragops_invalid_objects_total",
+                "Objects that did not deserialize and were skipped, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(event_failures.clone()))
+            .expect("unique metric");
+        for c in [&reconciliations, &failures, &rollouts, &invalid_objects] {
             registry
                 .register(Box::new(c.clone()))
                 .expect("unique metric");
@@ -64,6 +84,8 @@ impl Default for Metrics {
             failures,
             duration,
             rollouts,
+            event_failures,
+            invalid_objects,
         }
     }
 }

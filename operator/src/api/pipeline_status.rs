@@ -94,6 +94,16 @@ pub struct RagPipelineStatus {
     /// The previous colour, kept running until `at`, then scaled to zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down: Option<PendingScaleDown>,
+    /// The colour that served before the last cutover (what `ragops.io/rollback` brings back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_color: Option<Color>,
+    /// The revision that served before the last cutover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<String>,
+    /// A rollback in force: the spec's revision is set aside until the spec changes or
+    /// `ragops.io/retry` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackState>,
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -127,7 +137,7 @@ pub struct RolloutProgress {
 pub struct RolloutFailure {
     /// The revision that failed.
     pub revision: String,
-    /// `ProgressDeadlineExceeded`, `HealthCheckFailed` or `SmokeQueryFailed`.
+    /// `ProgressDeadlineExceeded`, `HealthCheckFailed`, `SmokeQueryFailed` or `Aborted`.
     pub reason: String,
     /// What went wrong.
     pub message: String,
@@ -138,4 +148,13 @@ pub struct RolloutFailure {
 pub struct PendingScaleDown {
     pub color: Color,
     pub at: Time,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackState {
+    /// The spec's revision that was rolled back.
+    pub from: String,
+    /// The revision serving instead.
+    pub to: String,
 }

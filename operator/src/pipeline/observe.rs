@@ -1,5 +1,5 @@
-//! Observe: read the children of a RagPipeline and reduce them to what the cutover decides on.
-//! Only `Snapshot::read` does I/O; the reductions below it are pure and unit-tested.
+//! Observe: the children of a RagPipeline as the caches hold them, reduced to what the cutover
+//! decides on. Nothing here does I/O; the reductions are pure and unit-tested.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -7,13 +7,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::Client;
-use kube::api::{Api, ListParams};
 
 use super::build::{
     COLOR_LABEL, PIPELINE_LABEL, REVISION_LABEL, RUNTIME_PORT, config_map_name, deployment_name,
     preview_service_name,
 };
+use super::cache::Stores;
 use super::rollout::{ColorObservation, Observed};
 use crate::api::Color;
 
@@ -31,32 +30,31 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub async fn read(client: &Client, ns: &str, name: &str) -> Result<Self, kube::Error> {
-        let deployments = Api::<Deployment>::namespaced(client.clone(), ns);
-        let services = Api::<Service>::namespaced(client.clone(), ns);
-        let pods = Api::<Pod>::namespaced(client.clone(), ns)
-            .list(&ListParams::default().labels(&format!("{PIPELINE_LABEL}={name}")))
-            .await?;
-        Ok(Self {
-            blue: deployments
-                .get_opt(&deployment_name(name, Color::Blue))
-                .await?,
-            green: deployments
-                .get_opt(&deployment_name(name, Color::Green))
-                .await?,
-            config_map: Api::<ConfigMap>::namespaced(client.clone(), ns)
-                .get_opt(&config_map_name(name))
-                .await?,
-            active_service: services.get_opt(name).await?,
-            preview_service: services.get_opt(&preview_service_name(name)).await?,
-            hpa: Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await?,
-            pdb: Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await?,
-            pods: pods.items,
-        })
+    /// The children of pipeline `ns/name` as the caches hold them.
+    pub fn from_stores(stores: &Stores, ns: &str, name: &str) -> Self {
+        let deployment =
+            |child: &str| Stores::get(&stores.deployments, ns, child).map(|o| (*o).clone());
+        let svc = |child: &str| Stores::get(&stores.services, ns, child).map(|o| (*o).clone());
+        Self {
+            blue: deployment(&deployment_name(name, Color::Blue)),
+            green: deployment(&deployment_name(name, Color::Green)),
+            config_map: Stores::get(&stores.config_maps, ns, &config_map_name(name))
+                .map(|o| (*o).clone()),
+            active_service: svc(name),
+            preview_service: svc(&preview_service_name(name)),
+            hpa: Stores::get(&stores.hpas, ns, name).map(|o| (*o).clone()),
+            pdb: Stores::get(&stores.pdbs, ns, name).map(|o| (*o).clone()),
+            pods: stores
+                .pods
+                .state()
+                .iter()
+                .filter(|p| {
+                    p.metadata.namespace.as_deref() == Some(ns)
+                        && label(p.metadata.labels.as_ref(), PIPELINE_LABEL) == Some(name)
+                })
+                .map(|p| (**p).clone())
+                .collect(),
+        }
     }
 
     pub fn deployment(&self, color: Color) -> Option<&Deployment> {
@@ -75,6 +73,15 @@ impl Snapshot {
             blue: of(Color::Blue),
             green: of(Color::Green),
         }
+    }
+
+    /// ConfigMaps the existing Deployments mount.
+    pub fn config_maps_mounted(&self) -> Vec<String> {
+        Color::ALL
+            .iter()
+            .filter_map(|c| self.deployment(*c))
+            .flat_map(mounted_config_maps)
+            .collect()
     }
 
     /// Config keys the existing Deployments mount, so their pods keep finding their config.
@@ -142,6 +149,15 @@ pub fn color_observation(d: &Deployment, pods: &[Pod], color: Color) -> ColorObs
         rolled_out,
         ready_endpoints: i32::try_from(ready_endpoints).unwrap_or(i32::MAX),
     }
+}
+
+/// ConfigMaps mounted by a Deployment's pods.
+fn mounted_config_maps(d: &Deployment) -> impl Iterator<Item = String> + '_ {
+    d.spec
+        .iter()
+        .filter_map(|s| s.template.spec.as_ref())
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
 }
 
 fn mounted_config_key(d: &Deployment) -> Option<String> {

@@ -4,7 +4,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::rollout::{CutoverStep, Decision, RolloutState};
+use super::rollout::{CutoverStep, Decision, RolloutState, reason};
 use super::validate::UserError;
 use crate::api::{Phase, RagPipelineStatus};
 use crate::conditions::{self, DEGRADED, PROGRESSING, READY, Wanted};
@@ -21,6 +21,8 @@ pub fn rollout_state(status: Option<&RagPipelineStatus>) -> RolloutState {
         failure: s.failure.clone(),
         scale_down: s.scale_down.clone(),
         last_cutover: s.last_cutover_time.clone(),
+        previous: s.previous_color.zip(s.previous_revision.clone()),
+        rollback: s.rollback.clone(),
     }
 }
 
@@ -32,6 +34,123 @@ pub struct Serving {
     pub endpoint: String,
 }
 
+/// Phase and conditions: what `kubectl get` and kstatus readers (Argo CD, `kubectl wait`) see.
+type Summary = (Phase, [Wanted; 3]);
+
+fn summary(
+    phase: Phase,
+    ready: (bool, &str),
+    progressing: (bool, &str),
+    degraded: Option<&str>,
+    message: String,
+) -> Summary {
+    (
+        phase,
+        [
+            Wanted::new(READY, ready.0, ready.1, message.clone()),
+            Wanted::new(PROGRESSING, progressing.0, progressing.1, message.clone()),
+            match degraded {
+                Some(reason) => Wanted::new(DEGRADED, true, reason, message),
+                None => Wanted::new(DEGRADED, false, "AsExpected", ""),
+            },
+        ],
+    )
+}
+
+/// The active colour serves the wanted revision.
+fn settled(state: &RolloutState, serving: &Serving) -> Summary {
+    let active = state
+        .active
+        .as_ref()
+        .map(|(_, r)| r.as_str())
+        .unwrap_or_default();
+    if serving.ready_replicas == 0 {
+        let message = "the active colour has no ready pods".to_string();
+        return summary(
+            Phase::Degraded,
+            (false, "NoReadyReplicas"),
+            (false, "RolloutComplete"),
+            Some("NoReadyReplicas"),
+            message,
+        );
+    }
+    if let Some(rb) = &state.rollback {
+        let message = format!(
+            "revision {} was rolled back to {}; change the spec or annotate ragops.io/retry to roll it out again",
+            rb.from, rb.to
+        );
+        return summary(
+            Phase::Degraded,
+            (false, reason::ROLLED_BACK),
+            (false, reason::ROLLED_BACK),
+            Some(reason::ROLLED_BACK),
+            message,
+        );
+    }
+    let message = format!("revision {active} is serving");
+    summary(
+        Phase::Healthy,
+        (true, "Healthy"),
+        (false, "RolloutComplete"),
+        None,
+        message,
+    )
+}
+
+fn in_flight(decision: &Decision, target: &str) -> Summary {
+    match decision.step {
+        CutoverStep::AwaitingPromotion { color } => {
+            let message = format!(
+                "revision {target} on {color} awaits promotion: annotate ragops.io/promote to switch traffic"
+            );
+            summary(
+                Phase::Paused,
+                (false, "AwaitingPromotion"),
+                (true, "AwaitingPromotion"),
+                None,
+                message,
+            )
+        }
+        CutoverStep::WaitingForAvailable { color } => {
+            let message = format!("revision {target} on {color} is starting");
+            summary(
+                Phase::Progressing,
+                (false, "RolloutInProgress"),
+                (true, "WaitingForAvailable"),
+                None,
+                message,
+            )
+        }
+        CutoverStep::HealthCheck { color, .. } | CutoverStep::Verifying { color } => {
+            let message = format!("revision {target} on {color} is being health-checked");
+            summary(
+                Phase::Progressing,
+                (false, "RolloutInProgress"),
+                (true, "HealthChecking"),
+                None,
+                message,
+            )
+        }
+        _ => unreachable!("only steps of a rollout in flight"),
+    }
+}
+
+fn failed(state: &RolloutState) -> Summary {
+    let failure = state.failure.as_ref();
+    let message = failure.map_or_else(String::new, |f| format!("{}: {}", f.reason, f.message));
+    let why = match failure {
+        Some(f) if f.reason == reason::ABORTED => reason::ABORTED,
+        _ => reason::ROLLOUT_FAILED,
+    };
+    summary(
+        Phase::Degraded,
+        (false, why),
+        (false, why),
+        Some(why),
+        message,
+    )
+}
+
 /// The status after `decision` has been applied.
 pub fn after_decision(
     current: Option<&RagPipelineStatus>,
@@ -41,101 +160,15 @@ pub fn after_decision(
     now: Timestamp,
 ) -> RagPipelineStatus {
     let state = &decision.state;
-    let revision =
-        |r: &Option<(_, String)>| r.as_ref().map(|(_, rev)| rev.clone()).unwrap_or_default();
-    let active = revision(&state.active);
-    let target = revision(&state.target);
+    let target = state
+        .target
+        .as_ref()
+        .map(|(_, r)| r.as_str())
+        .unwrap_or_default();
     let (phase, wanted) = match decision.step {
-        CutoverStep::Steady | CutoverStep::Promoted { .. } if serving.ready_replicas > 0 => (
-            Phase::Healthy,
-            [
-                Wanted::new(
-                    READY,
-                    true,
-                    "Healthy",
-                    format!("revision {active} is serving"),
-                ),
-                Wanted::new(
-                    PROGRESSING,
-                    false,
-                    "RolloutComplete",
-                    format!("revision {active} is active"),
-                ),
-                Wanted::new(DEGRADED, false, "AsExpected", ""),
-            ],
-        ),
-        CutoverStep::Steady | CutoverStep::Promoted { .. } => (
-            Phase::Degraded,
-            [
-                Wanted::new(
-                    READY,
-                    false,
-                    "NoReadyReplicas",
-                    "the active colour has no ready pods",
-                ),
-                Wanted::new(
-                    PROGRESSING,
-                    false,
-                    "RolloutComplete",
-                    format!("revision {active} is active"),
-                ),
-                Wanted::new(
-                    DEGRADED,
-                    true,
-                    "NoReadyReplicas",
-                    "the active colour has no ready pods",
-                ),
-            ],
-        ),
-        CutoverStep::AwaitingPromotion { color } => (
-            Phase::Paused,
-            [
-                Wanted::new(
-                    READY,
-                    false,
-                    "AwaitingPromotion",
-                    format!("revision {target} on {color} awaits promotion"),
-                ),
-                Wanted::new(
-                    PROGRESSING,
-                    true,
-                    "AwaitingPromotion",
-                    "annotate ragops.io/promote to switch traffic",
-                ),
-                Wanted::new(DEGRADED, false, "AsExpected", ""),
-            ],
-        ),
-        CutoverStep::WaitingForAvailable { color }
-        | CutoverStep::HealthCheck { color, .. }
-        | CutoverStep::Verifying { color } => {
-            let (reason, what) = match decision.step {
-                CutoverStep::WaitingForAvailable { .. } => ("WaitingForAvailable", "starting"),
-                _ => ("HealthChecking", "being health-checked"),
-            };
-            let message = format!("revision {target} on {color} is {what}");
-            (
-                Phase::Progressing,
-                [
-                    Wanted::new(READY, false, "RolloutInProgress", message.clone()),
-                    Wanted::new(PROGRESSING, true, reason, message),
-                    Wanted::new(DEGRADED, false, "AsExpected", ""),
-                ],
-            )
-        }
-        CutoverStep::Failed => {
-            let message = state
-                .failure
-                .as_ref()
-                .map_or_else(String::new, |f| format!("{}: {}", f.reason, f.message));
-            (
-                Phase::Degraded,
-                [
-                    Wanted::new(READY, false, "RolloutFailed", message.clone()),
-                    Wanted::new(PROGRESSING, false, "RolloutFailed", message.clone()),
-                    Wanted::new(DEGRADED, true, "RolloutFailed", message),
-                ],
-            )
-        }
+        CutoverStep::Steady | CutoverStep::Promoted { .. } => settled(state, serving),
+        CutoverStep::Failed => failed(state),
+        _ => in_flight(decision, target),
     };
     let previous = current.map(|c| c.conditions.as_slice()).unwrap_or_default();
     RagPipelineStatus {
@@ -150,6 +183,9 @@ pub fn after_decision(
         rollout: state.progress.clone(),
         failure: state.failure.clone(),
         scale_down: state.scale_down.clone(),
+        previous_color: state.previous.as_ref().map(|(c, _)| *c),
+        previous_revision: state.previous.as_ref().map(|(_, r)| r.clone()),
+        rollback: state.rollback.clone(),
         observed_generation: generation,
         conditions: conditions::merge(previous, &wanted, generation, now),
     }

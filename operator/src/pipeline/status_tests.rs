@@ -18,8 +18,7 @@ fn decision(step: CutoverStep, state: RolloutState) -> Decision {
         preview_service: None,
         events: vec![],
         requeue_after: None,
-        consume_promote: false,
-        consume_retry: false,
+        consumed: Default::default(),
     }
 }
 

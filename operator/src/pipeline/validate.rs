@@ -3,11 +3,12 @@
 //! become a [`UserError`] naming the field; API failures stay errors and are retried.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
 
-use super::build::Validated;
+use super::build::{Inputs, Source, Validated};
+use super::cache::Stores;
 use crate::api::{RagIndex, RagPipeline, SecretKeyRef};
+use crate::watch::trim;
 
 /// Something in the spec the operator cannot serve until the user changes it (or creates what it
 /// names).
@@ -17,6 +18,8 @@ pub enum UserError {
     IndexNotFound(String),
     #[error("{field}: Secret {name:?} not found in this namespace")]
     SecretNotFound { field: &'static str, name: String },
+    #[error("RagIndex spec.sources: ConfigMap {0:?} not found in this namespace")]
+    SourceNotFound(String),
     #[error("{field}: Secret {name:?} has no key {key:?}")]
     SecretKeyMissing {
         field: &'static str,
@@ -32,6 +35,7 @@ impl UserError {
             UserError::IndexNotFound(_) => "IndexNotFound",
             UserError::SecretNotFound { .. } => "SecretNotFound",
             UserError::SecretKeyMissing { .. } => "SecretKeyMissing",
+            UserError::SourceNotFound(_) => "SourceNotFound",
         }
     }
 }
@@ -45,6 +49,14 @@ pub fn secret_refs<'a>(
         (
             "spec.llm.apiKeySecretRef",
             pipeline.spec.llm.api_key_secret_ref.as_ref(),
+        ),
+        (
+            "spec.server.apiKeysSecretRef",
+            pipeline
+                .spec
+                .server
+                .as_ref()
+                .and_then(|s| s.api_keys_secret_ref.as_ref()),
         ),
         (
             "RagIndex spec.embedding.apiKeySecretRef",
@@ -91,28 +103,56 @@ pub fn check_secret(
     }
 }
 
-pub async fn dereference(
-    client: &Client,
-    pipeline: &RagPipeline,
-) -> Result<Result<Validated, UserError>, kube::Error> {
+/// Every Secret key the pods of `pipeline` read; none known while its index is missing.
+pub fn referenced_secrets<'a>(
+    pipeline: &'a RagPipeline,
+    index: Option<&'a RagIndex>,
+) -> impl Iterator<Item = (&'static str, &'a SecretKeyRef)> {
+    index
+        .map(|index| secret_refs(pipeline, index))
+        .unwrap_or_default()
+        .into_iter()
+}
+
+/// Looks up what `pipeline` refers to in the caches and checks it; the versions of the sources
+/// and Secret keys the pods read come along, for the revision.
+pub fn dereference(stores: &Stores, pipeline: &RagPipeline) -> Result<Validated, UserError> {
     let ns = pipeline.namespace().unwrap_or_default();
     let index_name = &pipeline.spec.index_ref.name;
-    let Some(index) = Api::<RagIndex>::namespaced(client.clone(), &ns)
-        .get_opt(index_name)
-        .await?
-    else {
-        return Ok(Err(UserError::IndexNotFound(index_name.clone())));
-    };
-    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let index = Stores::get(&stores.indexes, &ns, index_name)
+        .ok_or_else(|| UserError::IndexNotFound(index_name.clone()))?;
+    let mut inputs = Inputs::default();
     for (field, r) in secret_refs(pipeline, &index) {
-        if let Err(e) = check_secret(field, r, secrets.get_opt(&r.name).await?.as_ref()) {
-            return Ok(Err(e));
+        let secret = Stores::get(&stores.secrets, &ns, &r.name);
+        check_secret(field, r, secret.as_deref())?;
+        let digest = secret
+            .as_deref()
+            .and_then(|s| trim::secret_value_digest(s, &r.key));
+        inputs.secrets.push((
+            format!("{}/{}", r.name, r.key),
+            digest.unwrap_or_default().into(),
+        ));
+    }
+    if index.spec.vector_store.embedded.is_some() {
+        for source in index
+            .spec
+            .sources
+            .iter()
+            .filter_map(|s| s.config_map.as_ref())
+        {
+            let found = Stores::get(&stores.config_maps, &ns, &source.name)
+                .ok_or_else(|| UserError::SourceNotFound(source.name.clone()))?;
+            inputs.sources.push(Source {
+                name: source.name.clone(),
+                digest: trim::content_digest(&found).unwrap_or_default().into(),
+            });
         }
     }
-    Ok(Ok(Validated {
+    Ok(Validated {
         pipeline: pipeline.clone(),
-        index,
-    }))
+        index: (*index).clone(),
+        inputs,
+    })
 }
 
 #[cfg(test)]

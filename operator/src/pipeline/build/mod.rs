@@ -6,19 +6,21 @@
 mod config;
 mod deployment;
 mod hpa;
+mod inputs;
 mod pdb;
 mod service;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::{Resource, ResourceExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 
 use crate::api::{Color, RagIndex, RagPipeline};
 
 pub use config::{config_key, config_map, runtime_config};
 pub use deployment::{deployment, pod_template, revision};
 pub use hpa::hpa;
+pub use inputs::{INPUTS_ANNOTATION, Inputs, Source, is_snapshot, pin, snapshot, snapshot_name};
 pub use pdb::pdb;
 pub use service::{SERVICE_PORT, active_service, preview_service};
 
@@ -38,6 +40,8 @@ pub const CONFIG_DIR: &str = "/etc/ragops";
 pub struct Validated {
     pub pipeline: RagPipeline,
     pub index: RagIndex,
+    /// Versions of the sources and Secrets the pods read.
+    pub inputs: Inputs,
 }
 
 impl Validated {
@@ -49,22 +53,12 @@ impl Validated {
         self.pipeline.namespace().unwrap_or_default()
     }
 
-    fn owner(&self) -> OwnerReference {
-        self.pipeline
-            .controller_owner_ref(&())
-            .expect("a stored RagPipeline has a name and uid")
-    }
-
     /// Labels every child carries.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let name = self.name();
-        BTreeMap::from([
-            ("app.kubernetes.io/name".into(), "rag-runtime".into()),
-            ("app.kubernetes.io/instance".into(), name.clone()),
-            ("app.kubernetes.io/component".into(), "runtime".into()),
-            ("app.kubernetes.io/managed-by".into(), "ragops".into()),
-            (PIPELINE_LABEL.into(), name),
-        ])
+        let mut labels = crate::meta::standard_labels("rag-runtime", &name, "runtime");
+        labels.insert(PIPELINE_LABEL.into(), name);
+        labels
     }
 
     /// Selector of one colour's pods.
@@ -77,13 +71,7 @@ impl Validated {
 
     /// Metadata of a child called `name`, owned by the pipeline.
     fn meta(&self, name: String) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name),
-            namespace: Some(self.namespace()),
-            labels: Some(self.labels()),
-            owner_references: Some(vec![self.owner()]),
-            ..ObjectMeta::default()
-        }
+        crate::meta::owned_by(&self.pipeline, name, self.labels())
     }
 }
 
@@ -131,6 +119,10 @@ spec:
     pub fn validated_with(pipeline: &str, index: &str) -> Validated {
         let pipeline: RagPipeline = serde_yaml::from_str(pipeline).unwrap();
         let index: RagIndex = serde_yaml::from_str(index).unwrap();
-        Validated { pipeline, index }
+        Validated {
+            pipeline,
+            index,
+            inputs: super::Inputs::default(),
+        }
     }
 }

@@ -1,20 +1,28 @@
 //! The blue-green cutover as a pure state machine.
 //!
 //! `decide` maps (desired revision, rollout settings, the bookkeeping kept in status, what the
-//! cluster shows of both colours, an optional health-probe outcome, now) to the next [`Decision`]:
-//! what each colour's Deployment should be, where both Services point, the new bookkeeping, the
-//! Events to emit and when to look again. It never reads a clock or a client, so the same inputs
-//! always give the same decision; that is what makes an operator restart at any point safe.
+//! cluster shows of both colours, the operations the user asked for, an optional health-probe
+//! outcome, now) to the next [`Decision`]: what each colour's Deployment should be, where both
+//! Services point, the new bookkeeping, the Events to emit and when to look again. It never reads
+//! a clock or a client, so the same inputs always give the same decision; that is what makes an
+//! operator restart at any point safe.
+//!
+//! A rollout passes [`gates::GATES`] in order before traffic moves; a new kind of check (metric
+//! analysis, a weighted canary step) is one more gate. User operations (abort, rollback) are in
+//! [`operations`].
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+mod gates;
 mod model;
+mod operations;
 
 pub use model::*;
 
+use self::gates::{Gate, Rollout};
 use crate::api::{Color, PendingScaleDown, RolloutFailure, RolloutProgress};
 
 /// How often a rollout that waits on something slower than a watch event looks again.
@@ -42,40 +50,40 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
         preview_service: None,
         events: vec![],
         requeue_after: None,
-        consume_promote: false,
-        consume_retry: input.retry_requested,
+        consumed: Requests::default(),
     };
-    if input.retry_requested
-        && let Some(failure) = state.failure.take()
-    {
-        d.event(
-            reason::RETRY,
-            format!("retrying revision {}", failure.revision),
-        );
+    if operations::apply(&input, &mut state, &mut d) {
+        d.active_service = state.active.as_ref().map(|(c, _)| *c);
+        d.state = state;
+        return d;
     }
-
-    let active_color = state.active.as_ref().map(|(c, _)| *c);
-    let active_replicas = active_color
-        .and_then(|c| input.observed.get(c))
-        .map(|o| o.replicas);
-    let new_colour_replicas = match input.scaling {
-        Scaling::Fixed(n) => n,
-        Scaling::Autoscaled { min, max } => active_replicas.unwrap_or(min).clamp(min, max),
-    };
-
-    if let Some((active, revision)) = state.active.clone()
-        && revision == input.revision
-    {
-        steady(&input, &mut state, &mut d, active, new_colour_replicas);
-    } else {
-        roll_out(&input, &mut state, &mut d, new_colour_replicas);
+    let wanted = operations::wanted_revision(&input, &state);
+    let replicas = new_colour_replicas(&input, &state);
+    match state.active.clone() {
+        Some((active, revision)) if revision == wanted => {
+            steady(&input, &mut state, &mut d, active, replicas)
+        }
+        _ => roll_out(&input, &mut state, &mut d, &wanted, replicas),
     }
     d.active_service = state.active.as_ref().map(|(c, _)| *c);
     d.state = state;
     d
 }
 
-/// The active colour runs the desired revision: keep it right, and wind down the other colour.
+/// Pods a new colour starts with: the fixed count, or what the HPA gave the active colour.
+fn new_colour_replicas(input: &RolloutInput<'_>, state: &RolloutState) -> i32 {
+    let active_replicas = state
+        .active
+        .as_ref()
+        .and_then(|(c, _)| input.observed.get(*c))
+        .map(|o| o.replicas);
+    match input.scaling {
+        Scaling::Fixed(n) => n,
+        Scaling::Autoscaled { min, max } => active_replicas.unwrap_or(min).clamp(min, max),
+    }
+}
+
+/// The active colour runs the wanted revision: keep it right, and wind down the other colour.
 fn steady(
     input: &RolloutInput<'_>,
     state: &mut RolloutState,
@@ -84,7 +92,7 @@ fn steady(
     replicas: i32,
 ) {
     d.step = CutoverStep::Steady;
-    d.consume_promote = input.promote_requested;
+    d.consumed.promote = input.requests.promote;
     d.preview_service = Some(active);
     state.failure = None;
     if let Some((target, revision)) = state.target.take() {
@@ -99,14 +107,26 @@ fn steady(
         // The HPA owns the count; re-state what it chose.
         Scaling::Autoscaled { .. } => input.observed.get(active).map_or(replicas, |o| o.replicas),
     };
-    d.set_plan(
-        active,
+    // A rolled-back revision's template lives only in its Deployment: never re-apply the spec's.
+    let plan = if state.rollback.is_some() {
+        DeploymentPlan::Scale {
+            replicas: active_replicas,
+        }
+    } else {
         DeploymentPlan::Apply {
             replicas: active_replicas,
-        },
-    );
+        }
+    };
+    d.set_plan(active, plan);
+    scale_down_idle(input, state, d, active.other());
+}
 
-    let idle = active.other();
+fn scale_down_idle(
+    input: &RolloutInput<'_>,
+    state: &mut RolloutState,
+    d: &mut Decision,
+    idle: Color,
+) {
     match state.scale_down.clone() {
         Some(pending) if pending.color == idle && input.now < pending.at.0 => {
             d.requeue(until(input.now, pending.at.0));
@@ -123,17 +143,18 @@ fn steady(
     }
 }
 
-/// The desired revision is not active yet: bring it up on the idle colour and cut over.
-fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision, replicas: i32) {
+/// The wanted revision is not active yet: bring it up on the idle colour, pass the gates, cut
+/// over.
+fn roll_out(
+    input: &RolloutInput<'_>,
+    state: &mut RolloutState,
+    d: &mut Decision,
+    wanted: &str,
+    replicas: i32,
+) {
     let active = state.active.as_ref().map(|(c, _)| *c);
     let target = active.map_or(Color::Blue, Color::other);
-    let spec = input.spec;
-
-    if state
-        .failure
-        .as_ref()
-        .is_some_and(|f| f.revision == input.revision)
-    {
+    if state.failure.as_ref().is_some_and(|f| f.revision == wanted) {
         d.step = CutoverStep::Failed;
         d.preview_service = Some(target);
         if input.observed.get(target).is_some_and(|o| o.replicas > 0) {
@@ -142,199 +163,128 @@ fn roll_out(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
         return;
     }
     state.failure = None;
-
-    if state.target.as_ref() != Some(&(target, input.revision.to_string()))
-        || state.progress.is_none()
-    {
-        match &state.target {
-            Some((_, old)) if old != input.revision => d.event(
-                reason::ROLLOUT_SUPERSEDED,
-                format!(
-                    "revision {old} superseded by {} before promotion",
-                    input.revision
-                ),
-            ),
-            _ => {}
-        }
-        d.event(
-            reason::ROLLOUT_STARTED,
-            format!("rolling out revision {} on {target}", input.revision),
-        );
-        state.target = Some((target, input.revision.to_string()));
-        state.progress = Some(RolloutProgress {
-            started_at: Time(input.now),
-            health_successes: 0,
-            health_failures: 0,
-            verified: false,
-            last_probe_at: None,
-        });
-        if state.scale_down.as_ref().is_some_and(|s| s.color == target) {
-            state.scale_down = None;
-        }
-    }
-    d.set_plan(target, DeploymentPlan::Apply { replicas });
+    start(input, state, d, target, wanted);
+    // The spec's revision is applied; a rollback's revision is already in its Deployment.
+    let plan = if wanted == input.revision {
+        DeploymentPlan::Apply { replicas }
+    } else {
+        DeploymentPlan::Scale { replicas }
+    };
+    d.set_plan(target, plan);
     d.preview_service = Some(target);
-    // A pending scale-down of the active colour's predecessor is the target itself, so the
-    // active colour is never touched here.
-    let progress = state.progress.as_mut().expect("set above");
-
-    // The deadline covers getting the new colour up and verified; a verified colour waiting for
-    // a manual promotion does not expire.
-    if !progress.verified {
-        let deadline = progress.started_at.0 + seconds(spec.progress_deadline_seconds);
-        if input.now >= deadline {
-            let message = format!(
-                "revision {} was not verified within {}s",
-                input.revision, spec.progress_deadline_seconds
-            );
-            return fail(
-                input,
-                state,
-                d,
-                target,
-                reason::PROGRESS_DEADLINE_EXCEEDED,
-                message,
-            );
-        }
-        d.requeue(until(input.now, deadline));
+    let mut progress = state.progress.take().expect("set by start");
+    let mut rollout = Rollout {
+        input,
+        target,
+        revision: wanted,
+        replicas,
+        first_deploy: active.is_none(),
+        progress: &mut progress,
+        d,
+    };
+    let verdict = gates::GATES
+        .iter()
+        .map(|gate| gate(&mut rollout))
+        .find(|g| *g != Gate::Pass);
+    state.progress = Some(progress);
+    match verdict {
+        Some(Gate::Pass) => unreachable!("found only gates that did not pass"),
+        Some(Gate::Hold(step)) => d.step = step,
+        Some(Gate::Fail(why, message)) => fail(state, d, target, wanted, why, message),
+        None => promote(input, state, d, target, active),
     }
+}
 
-    let observed = input.observed.get(target);
-    let up = observed.is_some_and(|o| {
-        o.revision.as_deref() == Some(input.revision) && o.replicas == replicas && o.rolled_out
-    });
-    if !up {
-        d.step = CutoverStep::WaitingForAvailable { color: target };
-        d.requeue(POLL);
+/// Records the rollout of `revision` on `target`, starting it if it is new.
+fn start(
+    input: &RolloutInput<'_>,
+    state: &mut RolloutState,
+    d: &mut Decision,
+    target: Color,
+    revision: &str,
+) {
+    if state.target.as_ref() == Some(&(target, revision.to_string())) && state.progress.is_some() {
         return;
     }
-
-    if !progress.verified {
-        let threshold = spec.health_check.success_threshold;
-        let period = Duration::from_secs(
-            u64::try_from(spec.health_check.period_seconds.max(1)).unwrap_or(1),
+    if let Some((_, old)) = &state.target
+        && old != revision
+    {
+        d.event(
+            reason::ROLLOUT_SUPERSEDED,
+            format!("revision {old} superseded by {revision} before promotion"),
         );
-        let next_probe = progress
-            .last_probe_at
-            .as_ref()
-            .map(|t| t.0 + SignedDuration::try_from(period).unwrap_or_default());
-        if let Some(at) = next_probe.filter(|at| input.now < *at) {
-            d.step = CutoverStep::Verifying { color: target };
-            d.requeue(until(input.now, at));
-            return;
-        }
-        if input.probe.is_some() {
-            progress.last_probe_at = Some(MicroTime(input.now));
-        }
-        match &input.probe {
-            None => {
-                let smoke =
-                    progress.health_successes + 1 >= threshold && !spec.smoke_queries.is_empty();
-                d.step = CutoverStep::HealthCheck {
-                    color: target,
-                    smoke,
-                };
-                return;
-            }
-            Some(ProbeOutcome::Healthy) => {
-                progress.health_successes += 1;
-                progress.health_failures = 0;
-                if progress.health_successes < threshold {
-                    d.step = CutoverStep::Verifying { color: target };
-                    d.requeue(period);
-                    return;
-                }
-                progress.verified = true;
-                d.event(
-                    reason::HEALTH_CHECK_PASSED,
-                    format!("{target} passed {threshold} consecutive health checks"),
-                );
-            }
-            Some(ProbeOutcome::Unhealthy(why)) => {
-                progress.health_successes = 0;
-                progress.health_failures += 1;
-                if progress.health_failures >= spec.health_check.failure_threshold {
-                    let message = format!(
-                        "{target} failed {} consecutive health checks: {why}",
-                        progress.health_failures
-                    );
-                    return fail(
-                        input,
-                        state,
-                        d,
-                        target,
-                        reason::HEALTH_CHECK_FAILED,
-                        message,
-                    );
-                }
-                d.step = CutoverStep::Verifying { color: target };
-                d.requeue(period);
-                return;
-            }
-            Some(ProbeOutcome::SmokeFailed(why)) => {
-                let message = format!("{target} failed its smoke queries: {why}");
-                return fail(input, state, d, target, reason::SMOKE_QUERY_FAILED, message);
-            }
-        }
     }
+    d.event(
+        reason::ROLLOUT_STARTED,
+        format!("rolling out revision {revision} on {target}"),
+    );
+    state.target = Some((target, revision.to_string()));
+    state.progress = Some(RolloutProgress {
+        started_at: Time(input.now),
+        health_successes: 0,
+        health_failures: 0,
+        verified: false,
+        last_probe_at: None,
+    });
+    // A pending scale-down of the active colour's predecessor is the target itself, so the active
+    // colour is never touched here.
+    if state.scale_down.as_ref().is_some_and(|s| s.color == target) {
+        state.scale_down = None;
+    }
+}
 
-    // Never send traffic to a colour nothing can answer on.
-    if observed.is_none_or(|o| o.ready_endpoints == 0) {
-        d.step = CutoverStep::WaitingForAvailable { color: target };
-        d.requeue(POLL);
-        return;
-    }
-    // A manual gate protects live traffic; a first deploy has none to protect.
-    if !spec.auto_promote && !input.promote_requested && active.is_some() {
-        // Announced once, in the decision that completed verification.
-        if d.events
-            .iter()
-            .any(|e| e.reason == reason::HEALTH_CHECK_PASSED)
-        {
-            let note =
-                format!("{target} is verified; annotate ragops.io/promote to switch traffic");
-            d.event(reason::AWAITING_PROMOTION, note);
-        }
-        d.step = CutoverStep::AwaitingPromotion { color: target };
-        d.requeue_after = None;
-        return;
-    }
-
-    d.consume_promote = input.promote_requested;
+/// Traffic moves to `target`; the old colour keeps running for `scaleDownDelaySeconds`.
+fn promote(
+    input: &RolloutInput<'_>,
+    state: &mut RolloutState,
+    d: &mut Decision,
+    target: Color,
+    active: Option<Color>,
+) {
+    let revision = state
+        .target
+        .as_ref()
+        .map(|(_, r)| r.clone())
+        .unwrap_or_default();
+    let delay = seconds(input.spec.scale_down_delay_seconds);
+    d.consumed.promote = input.requests.promote;
     d.event(
         reason::PROMOTED,
-        format!("traffic switched to {target} (revision {})", input.revision),
+        format!("traffic switched to {target} (revision {revision})"),
     );
     d.step = CutoverStep::Promoted { color: target };
     if let Some(old) = active {
         state.scale_down = Some(PendingScaleDown {
             color: old,
-            at: Time(input.now + seconds(spec.scale_down_delay_seconds)),
+            at: Time(input.now + delay),
         });
     }
+    state.previous = state.active.take();
     state.active = state.target.take();
     state.progress = None;
     state.last_cutover = Some(Time(input.now));
     d.preview_service = Some(target);
-    d.requeue_after = Some(until(
-        input.now,
-        input.now + seconds(spec.scale_down_delay_seconds),
-    ));
+    d.requeue_after = Some(until(input.now, input.now + delay));
 }
 
 /// The old colour keeps all traffic; the new one is scaled to zero and the revision is remembered
 /// as failed so it is not retried until the spec changes or a retry is asked for.
 fn fail(
-    input: &RolloutInput<'_>,
     state: &mut RolloutState,
     d: &mut Decision,
     target: Color,
+    revision: &str,
     why: &'static str,
     message: String,
 ) {
-    d.warning(reason::ROLLOUT_FAILED, format!("{why}: {message}"));
+    let event = if why == reason::ABORTED {
+        reason::ABORTED
+    } else {
+        reason::ROLLOUT_FAILED
+    };
+    d.warning(event, format!("{why}: {message}"));
     state.failure = Some(RolloutFailure {
-        revision: input.revision.to_string(),
+        revision: revision.to_string(),
         reason: why.to_string(),
         message,
     });

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::{Color, PendingScaleDown, RolloutFailure, RolloutProgress, RolloutSpec};
+use crate::api::{
+    Color, PendingScaleDown, RollbackState, RolloutFailure, RolloutProgress, RolloutSpec,
+};
 use k8s_openapi::jiff::Timestamp;
 
 /// What the cluster shows of one colour's Deployment and pods.
@@ -63,14 +65,53 @@ pub struct RolloutState {
     pub failure: Option<RolloutFailure>,
     pub scale_down: Option<PendingScaleDown>,
     pub last_cutover: Option<Time>,
+    /// The colour and revision that served before the last cutover: what a rollback brings back.
+    pub previous: Option<(Color, String)>,
+    /// A rollback in force: the spec's revision `from` is set aside for `to`.
+    pub rollback: Option<RollbackState>,
+}
+
+/// Operations a user asked for, by annotation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// `ragops.io/promote`: let a verified colour take traffic.
+    pub promote: bool,
+    /// `ragops.io/retry`: roll out a failed or rolled-back revision again.
+    pub retry: bool,
+    /// `ragops.io/abort`: stop the rollout in flight; the old colour keeps traffic.
+    pub abort: bool,
+    /// `ragops.io/rollback`: bring the previous revision back.
+    pub rollback: bool,
+}
+
+impl Requests {
+    /// The annotation of each request that is set.
+    pub fn annotations(self) -> Vec<&'static str> {
+        [
+            (self.promote, annotation::PROMOTE),
+            (self.retry, annotation::RETRY),
+            (self.abort, annotation::ABORT),
+            (self.rollback, annotation::ROLLBACK),
+        ]
+        .into_iter()
+        .filter_map(|(set, a)| set.then_some(a))
+        .collect()
+    }
+}
+
+/// The annotations users set to ask for an operation.
+pub mod annotation {
+    pub const PROMOTE: &str = "ragops.io/promote";
+    pub const RETRY: &str = "ragops.io/retry";
+    pub const ABORT: &str = "ragops.io/abort";
+    pub const ROLLBACK: &str = "ragops.io/rollback";
 }
 
 pub struct RolloutInput<'a> {
     pub revision: &'a str,
     pub scaling: Scaling,
     pub spec: &'a RolloutSpec,
-    pub promote_requested: bool,
-    pub retry_requested: bool,
+    pub requests: Requests,
     pub state: &'a RolloutState,
     pub observed: &'a Observed,
     pub probe: Option<ProbeOutcome>,
@@ -82,7 +123,7 @@ pub struct RolloutInput<'a> {
 pub enum DeploymentPlan {
     /// Leave it exactly as it is.
     Keep,
-    /// Apply the Deployment of the desired revision with this many replicas.
+    /// Apply the Deployment of the spec's revision with this many replicas.
     Apply { replicas: i32 },
     /// Change only its replica count.
     Scale { replicas: i32 },
@@ -127,13 +168,27 @@ pub struct Decision {
     pub preview_service: Option<Color>,
     pub events: Vec<RolloutEvent>,
     pub requeue_after: Option<Duration>,
-    /// Remove the `ragops.io/promote` annotation: it has been acted on or has nothing to act on.
-    pub consume_promote: bool,
-    /// Remove the `ragops.io/retry` annotation.
-    pub consume_retry: bool,
+    /// Requests acted on (or with nothing to act on): their annotations are removed.
+    pub consumed: Requests,
 }
 
 impl Decision {
+    /// How a finished rollout ended, for the rollouts metric; none while one is in flight.
+    pub fn outcome(&self) -> Option<&'static str> {
+        let has = |r| self.events.iter().any(|e| e.reason == r);
+        match self.step {
+            CutoverStep::Promoted { .. } => Some("promoted"),
+            CutoverStep::Failed if has(reason::ABORTED) => Some("aborted"),
+            CutoverStep::Failed if has(reason::ROLLOUT_FAILED) => Some("failed"),
+            _ => None,
+        }
+    }
+
+    /// Annotations to remove.
+    pub fn consumed(&self) -> Vec<&'static str> {
+        self.consumed.annotations()
+    }
+
     pub fn plan(&self, color: Color) -> DeploymentPlan {
         match color {
             Color::Blue => self.blue,
@@ -186,4 +241,9 @@ pub mod reason {
     pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
     pub const SMOKE_QUERY_FAILED: &str = "SmokeQueryFailed";
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    pub const ABORTED: &str = "Aborted";
+    pub const ROLLED_BACK: &str = "RolledBack";
+    pub const ROLLBACK_STARTED: &str = "RollbackStarted";
+    pub const ROLLBACK_UNAVAILABLE: &str = "RollbackUnavailable";
+    pub const NOTHING_TO_ABORT: &str = "NothingToAbort";
 }

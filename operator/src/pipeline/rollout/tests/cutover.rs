@@ -149,7 +149,7 @@ fn manual_promotion_pauses_until_the_annotation_appears() {
         [reason::HEALTH_CHECK_PASSED, reason::AWAITING_PROMOTION]
     );
     assert_eq!(d.active_service, Some(Blue));
-    assert!(!d.consume_promote);
+    assert!(!d.consumed.promote);
 
     // Paused: quiet, and the deadline no longer applies.
     case.state = d.state;
@@ -163,7 +163,10 @@ fn manual_promotion_pauses_until_the_annotation_appears() {
     let d = case.decide();
     assert_eq!(d.step, CutoverStep::Promoted { color: Green });
     assert_eq!(d.active_service, Some(Green));
-    assert!(d.consume_promote, "the annotation is removed once acted on");
+    assert!(
+        d.consumed.promote,
+        "the annotation is removed once acted on"
+    );
 }
 
 #[test]
@@ -178,7 +181,7 @@ fn a_first_deploy_is_not_held_for_manual_promotion() {
 fn a_stale_promote_annotation_is_removed_when_there_is_nothing_to_promote() {
     let mut case = Case::new("r1", active(Blue, "r1"), observed(up("r1", 2), None));
     case.promote = true;
-    assert!(case.decide().consume_promote);
+    assert!(case.decide().consumed.promote);
 }
 
 #[test]

@@ -163,7 +163,7 @@ fn retry_annotation_rolls_the_failed_revision_out_again() {
     );
     case.retry = true;
     let d = case.decide();
-    assert!(d.consume_retry);
+    assert!(d.consumed.retry);
     assert_eq!(d.step, CutoverStep::WaitingForAvailable { color: Green });
     assert_eq!(d.green, DeploymentPlan::Apply { replicas: 2 });
     assert_eq!(

@@ -91,6 +91,8 @@ struct Case {
     spec: RolloutSpec,
     promote: bool,
     retry: bool,
+    abort: bool,
+    rollback: bool,
     state: RolloutState,
     observed: Observed,
     probe: Option<ProbeOutcome>,
@@ -105,6 +107,8 @@ impl Case {
             spec: spec(),
             promote: false,
             retry: false,
+            abort: false,
+            rollback: false,
             state,
             observed,
             probe: None,
@@ -117,8 +121,12 @@ impl Case {
             revision: self.revision,
             scaling: self.scaling,
             spec: &self.spec,
-            promote_requested: self.promote,
-            retry_requested: self.retry,
+            requests: Requests {
+                promote: self.promote,
+                retry: self.retry,
+                abort: self.abort,
+                rollback: self.rollback,
+            },
             state: &self.state,
             observed: &self.observed,
             probe: self.probe.clone(),
@@ -133,4 +141,5 @@ fn reasons(d: &Decision) -> Vec<&'static str> {
 
 mod cutover;
 mod failures;
+mod operations;
 mod scaling;

@@ -1,0 +1,112 @@
+//! Writes to the API server, shared by every controller: server-side apply under one field
+//! manager, skipped when the API server already holds what we want (so a steady object causes no
+//! writes), scaling through the scale subresource, and deleting what is no longer wanted.
+
+mod drift;
+
+use std::fmt::Debug;
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tracing::info;
+
+pub use drift::{drift, first_difference, first_unset};
+
+/// The field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "ragops";
+
+/// What an apply did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The API server already had it.
+    Unchanged,
+    Created,
+    /// It existed and differed; `field` is the first field that did.
+    Updated {
+        field: String,
+    },
+    /// It was no longer wanted.
+    Deleted,
+}
+
+/// The `fieldsV1` the operator's server-side applies own in `obj` (not its status).
+pub fn owned_fields<K: Resource>(obj: &K) -> Option<Value> {
+    obj.meta()
+        .managed_fields
+        .as_ref()?
+        .iter()
+        .find(|m| {
+            m.manager.as_deref() == Some(FIELD_MANAGER)
+                && m.operation.as_deref() == Some("Apply")
+                && m.subresource.as_deref().unwrap_or_default().is_empty()
+        })
+        .and_then(|m| m.fields_v1.as_ref())
+        .map(|f| f.0.clone())
+}
+
+/// Why `observed` must be applied to become `desired`; none when it need not be.
+pub fn needs_apply<K: Resource + Serialize>(desired: &K, observed: &K) -> Option<String> {
+    let d = serde_json::to_value(desired).ok()?;
+    let o = serde_json::to_value(observed).ok()?;
+    drift(&d, &o, owned_fields(observed).as_ref())
+}
+
+/// Applies `desired` unless `observed` already matches it.
+pub async fn apply<K>(
+    api: &Api<K>,
+    desired: &K,
+    observed: Option<&K>,
+) -> Result<Applied, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let applied = match observed {
+        None => Applied::Created,
+        Some(observed) => match needs_apply(desired, observed) {
+            None => return Ok(Applied::Unchanged),
+            Some(field) => Applied::Updated { field },
+        },
+    };
+    match &applied {
+        Applied::Updated { field } => {
+            info!(kind = %K::kind(&()), name = %desired.name_any(), %field, "updating")
+        }
+        _ => info!(kind = %K::kind(&()), name = %desired.name_any(), "creating"),
+    }
+    api.patch(
+        &desired.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(desired),
+    )
+    .await?;
+    Ok(applied)
+}
+
+/// Sets a workload's replica count through the scale subresource, leaving its template alone.
+pub async fn scale<K>(api: &Api<K>, name: &str, replicas: i32) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    info!(kind = %K::kind(&()), %name, replicas, "scaling");
+    let patch = json!({ "spec": { "replicas": replicas } });
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// Deletes an object that is no longer wanted; a 404 means someone else already did.
+pub async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    info!(kind = %K::kind(&Default::default()), %name, "deleting");
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,190 @@
+//! The pipeline controller's view of the cluster: one watch per kind it reads, each feeding a
+//! reflector store, and the mapping from a changed object to the pipelines it concerns. Owned
+//! kinds and pods are watched by the `managed-by` label; ConfigMaps and Secrets are watched whole
+//! (a RagIndex's sources and the referenced Secrets carry no label of ours) and kept trimmed.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::Controller;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+
+use super::build::PIPELINE_LABEL;
+use super::validate::referenced_secrets;
+use crate::api::{RagIndex, RagPipeline};
+use crate::meta::{MANAGED_BY, MANAGER};
+use crate::watch::{cached, cached_lenient, dynamic_api, trim};
+
+/// Everything a pipeline reconciliation reads, as the watches last saw it.
+#[derive(Clone)]
+pub struct Stores {
+    pub pipelines: Store<RagPipeline>,
+    pub indexes: Store<RagIndex>,
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+    pub config_maps: Store<ConfigMap>,
+    pub secrets: Store<Secret>,
+    pub hpas: Store<HorizontalPodAutoscaler>,
+    pub pdbs: Store<PodDisruptionBudget>,
+    pub pods: Store<Pod>,
+}
+
+impl Stores {
+    /// Waits until every watch has listed once, so no decision is made on a partial view.
+    pub async fn ready(&self) {
+        let waits = [
+            self.pipelines.wait_until_ready().boxed(),
+            self.indexes.wait_until_ready().boxed(),
+            self.deployments.wait_until_ready().boxed(),
+            self.services.wait_until_ready().boxed(),
+            self.config_maps.wait_until_ready().boxed(),
+            self.secrets.wait_until_ready().boxed(),
+            self.hpas.wait_until_ready().boxed(),
+            self.pdbs.wait_until_ready().boxed(),
+            self.pods.wait_until_ready().boxed(),
+        ];
+        // Only fails once the controller (the writers' owner) is gone.
+        let _ = futures::future::try_join_all(waits).await;
+    }
+
+    pub fn get<K>(store: &Store<K>, ns: &str, name: &str) -> Option<Arc<K>>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        store.get(&ObjectRef::new(name).within(ns))
+    }
+}
+
+/// Where the watches look: all namespaces, or one.
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The controller with every watch wired to its trigger, and the stores those watches fill.
+/// `invalid` hears of a RagPipeline that does not deserialize.
+pub fn controller(
+    client: &Client,
+    namespace: Option<&str>,
+    invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
+) -> (Controller<RagPipeline>, Stores) {
+    let managed = || watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
+    let all = watcher::Config::default;
+    let dynamic = dynamic_api::<RagPipeline>(client.clone(), namespace);
+    let (pipelines, pipeline_stream) = cached_lenient(dynamic, all(), invalid);
+    let (indexes, index_stream) = cached(api(client, namespace), all(), |_| {});
+    // Deployments are kept whole: drift detection reads their managed fields.
+    let (deployments, deployment_stream) = cached(api(client, namespace), managed(), |_| {});
+    let (services, service_stream) = cached(api(client, namespace), managed(), |_| {});
+    let (hpas, hpa_stream) = cached(api(client, namespace), managed(), |_| {});
+    let (pdbs, pdb_stream) = cached(api(client, namespace), managed(), |_| {});
+    let (pods, pod_stream) = cached(api(client, namespace), managed(), trim::pod);
+    let (config_maps, config_map_stream) = cached(api(client, namespace), all(), trim::config_map);
+    let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);
+    let stores = Stores {
+        pipelines: pipelines.clone(),
+        indexes: indexes.clone(),
+        deployments,
+        services,
+        config_maps,
+        secrets,
+        hpas,
+        pdbs,
+        pods,
+    };
+
+    let users = Users { pipelines, indexes };
+    let (by_index, by_config_map, by_secret) = (users.clone(), users.clone(), users);
+    let controller = Controller::for_stream(pipeline_stream, stores.pipelines.clone())
+        .owns_stream(deployment_stream)
+        .owns_stream(service_stream)
+        .owns_stream(hpa_stream)
+        .owns_stream(pdb_stream)
+        .watches_stream(pod_stream, |pod| pipeline_of_pod(&pod))
+        .watches_stream(index_stream, move |index| by_index.of_index(&index))
+        .watches_stream(config_map_stream, move |cm| {
+            by_config_map.of_config_map(&cm)
+        })
+        .watches_stream(secret_stream, move |s| by_secret.of_secret(&s));
+    (controller, stores)
+}
+
+fn pipeline_of_pod(pod: &Pod) -> Option<ObjectRef<RagPipeline>> {
+    let name = pod.labels().get(PIPELINE_LABEL)?;
+    Some(ObjectRef::new(name).within(&pod.namespace()?))
+}
+
+/// Finds the pipelines that use an index, a ConfigMap or a Secret.
+#[derive(Clone)]
+struct Users {
+    pipelines: Store<RagPipeline>,
+    indexes: Store<RagIndex>,
+}
+
+impl Users {
+    fn in_namespace(&self, ns: Option<String>) -> impl Iterator<Item = Arc<RagPipeline>> + use<> {
+        self.pipelines
+            .state()
+            .into_iter()
+            .filter(move |p| p.namespace() == ns)
+    }
+
+    fn index_of(&self, p: &RagPipeline) -> Option<Arc<RagIndex>> {
+        let ns = p.namespace().unwrap_or_default();
+        Stores::get(&self.indexes, &ns, &p.spec.index_ref.name)
+    }
+
+    fn of_index(&self, index: &RagIndex) -> Vec<ObjectRef<RagPipeline>> {
+        let name = index.name_any();
+        self.in_namespace(index.namespace())
+            .filter(|p| p.spec.index_ref.name == name)
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect()
+    }
+
+    /// The pipeline that owns it (its config and source snapshots), and those whose index
+    /// reads it as a source.
+    fn of_config_map(&self, cm: &ConfigMap) -> Vec<ObjectRef<RagPipeline>> {
+        let name = cm.name_any();
+        let owner = cm
+            .owner_references()
+            .iter()
+            .filter(|o| o.kind == "RagPipeline" && o.controller == Some(true))
+            .filter_map(|o| Some(ObjectRef::new(&o.name).within(&cm.namespace()?)));
+        let readers = self.in_namespace(cm.namespace()).filter(|p| {
+            self.index_of(p).is_some_and(|i| {
+                i.spec
+                    .sources
+                    .iter()
+                    .any(|s| s.config_map.as_ref().is_some_and(|c| c.name == name))
+            })
+        });
+        owner
+            .chain(readers.map(|p| ObjectRef::from_obj(&*p)))
+            .collect()
+    }
+
+    fn of_secret(&self, secret: &Secret) -> Vec<ObjectRef<RagPipeline>> {
+        let name = secret.name_any();
+        self.in_namespace(secret.namespace())
+            .filter(|p| {
+                let index = self.index_of(p);
+                referenced_secrets(p, index.as_deref()).any(|(_, r)| r.name == name)
+            })
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect()
+    }
+}

@@ -1,0 +1,294 @@
+//! One reconciliation of a RagPipeline, step by step. Each step is a short function; what decides
+//! is pure and lives elsewhere (validate, desired, rollout, status).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::info;
+
+use super::apply::{self, Change, Owner};
+use super::build::{self, Validated};
+use super::cache::Stores;
+use super::desired::{Desired, Rendered, snapshots_in_use};
+use super::health::CheckRequest;
+use super::observe::{self, Snapshot};
+use super::rollout::{self, CutoverStep, Decision, Requests, RolloutInput, Scaling, annotation};
+use super::validate::{self, UserError};
+use super::{Context, KIND, resync_after, status};
+use crate::api::{RagPipeline, RagPipelineStatus};
+use crate::apply::{Applied, FIELD_MANAGER};
+use crate::context::Note;
+use crate::error::Error;
+use crate::watch::trim;
+
+/// How long a pipeline waiting for the user (a missing RagIndex, source or Secret) waits between
+/// looks, on top of the watch events that normally wake it.
+const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
+/// How soon to look again when the caches lag behind what was just read.
+const STALE_RECHECK: Duration = Duration::from_secs(1);
+
+pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> {
+    if p.meta().deletion_timestamp.is_some() {
+        // Children carry owner references; the garbage collector removes them.
+        return Ok(Action::await_change());
+    }
+    ctx.stores.ready().await;
+    let now = Timestamp::now();
+    let v = match validate::dereference(&ctx.stores, p) {
+        Ok(v) => v,
+        Err(user) => return user_error(p, ctx, &user, now).await,
+    };
+    let ns = v.namespace();
+    let name = v.name();
+    let rendered = Rendered::new(&v);
+    let observed = Snapshot::from_stores(&ctx.stores, &ns, &name);
+    let decision = decide(p, ctx, &rendered, &observed, now).await;
+    let Some(sources) = sources(ctx, &v, &observed).await? else {
+        return Ok(Action::requeue(STALE_RECHECK));
+    };
+    let desired = Desired::build(&v, &rendered, &decision, &observed, sources);
+    let uid = p.uid().unwrap_or_default();
+    let owner = Owner {
+        namespace: &ns,
+        name: &name,
+        uid: &uid,
+    };
+    let changes = apply::apply(&ctx.shared.client, &owner, desired, &observed, &ctx.stores).await?;
+    report_drift(p, ctx, &decision, &changes).await;
+
+    let serving = status::Serving {
+        ready_replicas: decision
+            .active_service
+            .and_then(|c| observed.observed().get(c).map(|o| o.ready_endpoints))
+            .unwrap_or(0),
+        endpoint: format!("http://{name}.{ns}.svc:{}", build::SERVICE_PORT),
+    };
+    let generation = p.meta().generation;
+    let status = status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
+    write_status(p, ctx, &status).await?;
+    record(p, ctx, &decision, &rendered.revision).await;
+    consume_annotations(p, ctx, &decision).await?;
+    let resync = resync_after(ctx.settings.resync, &uid);
+    Ok(Action::requeue(decision.requeue_after.unwrap_or(resync)))
+}
+
+/// What only the operator can see is wrong: whatever runs keeps running, the status says why.
+async fn user_error(
+    p: &RagPipeline,
+    ctx: &Context,
+    user: &UserError,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let status = status::after_user_error(p.status.as_ref(), user, p.meta().generation, now);
+    if write_status(p, ctx, &status).await? {
+        let note = Note {
+            warning: true,
+            reason: user.reason(),
+            action: user.reason(),
+            message: user.to_string(),
+        };
+        ctx.shared.publish(&p.object_ref(&()), note).await;
+    }
+    Ok(Action::requeue(USER_ERROR_RECHECK))
+}
+
+/// The cutover decision, with the health gate run when the decision asks for it.
+async fn decide(
+    p: &RagPipeline,
+    ctx: &Context,
+    rendered: &Rendered,
+    observed: &Snapshot,
+    now: Timestamp,
+) -> Decision {
+    let spec = &p.spec;
+    let state = status::rollout_state(p.status.as_ref());
+    let colours = observed.observed();
+    let annotations = p.annotations();
+    let input = RolloutInput {
+        revision: &rendered.revision,
+        scaling: spec
+            .autoscaling
+            .as_ref()
+            .map_or(Scaling::Fixed(spec.runtime.replicas), |a| {
+                Scaling::Autoscaled {
+                    min: a.min_replicas,
+                    max: a.max_replicas,
+                }
+            }),
+        spec: &spec.rollout,
+        requests: Requests {
+            promote: annotations.contains_key(annotation::PROMOTE),
+            retry: annotations.contains_key(annotation::RETRY),
+            abort: annotations.contains_key(annotation::ABORT),
+            rollback: annotations.contains_key(annotation::ROLLBACK),
+        },
+        state: &state,
+        observed: &colours,
+        probe: None,
+        now,
+    };
+    let decision = rollout::decide(RolloutInput {
+        probe: None,
+        ..input
+    });
+    let CutoverStep::HealthCheck { color, smoke } = decision.step else {
+        return decision;
+    };
+    let pods = observe::serving_addrs(&observed.pods, color, &rendered.revision);
+    let request = CheckRequest {
+        pods: &pods,
+        health: &spec.rollout.health_check,
+        smoke: smoke.then_some((spec.rollout.smoke_queries.as_slice(), spec.retrieval.top_k)),
+        bearer: None,
+    };
+    let outcome = ctx.health.check(request).await;
+    info!(?color, ?outcome, "health check");
+    rollout::decide(RolloutInput {
+        probe: Some(outcome),
+        ..input
+    })
+}
+
+/// The source snapshots the pods mount: those the caches hold, and copies of the sources made
+/// now for a new content version. `None` when a source has changed since the caches saw it.
+async fn sources(
+    ctx: &Context,
+    v: &Validated,
+    observed: &Snapshot,
+) -> Result<Option<Vec<ConfigMap>>, Error> {
+    let ns = v.namespace();
+    let mut out = vec![];
+    for name in snapshots_in_use(v, observed) {
+        if let Some(existing) = Stores::get(&ctx.stores.config_maps, &ns, &name) {
+            out.push((*existing).clone());
+            continue;
+        }
+        let pipeline = v.name();
+        let Some(source) = v
+            .inputs
+            .sources
+            .iter()
+            .find(|s| build::snapshot_name(&pipeline, s) == name)
+        else {
+            // Mounted by an old Deployment and deleted by hand: its content is gone.
+            continue;
+        };
+        let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), &ns);
+        let content = api.get(&source.name).await.map_err(|e| Error::Read {
+            what: format!("ConfigMap {}", source.name),
+            source: e,
+        })?;
+        if trim::config_map_digest(&content) != source.digest {
+            return Ok(None);
+        }
+        out.push(build::snapshot(v, source, &content));
+    }
+    Ok(Some(out))
+}
+
+/// Writes to a pipeline that is steady and whose spec has not changed can only undo someone
+/// else's edit: each is told as an Event.
+async fn report_drift(p: &RagPipeline, ctx: &Context, decision: &Decision, changes: &[Change]) {
+    let spec_unchanged =
+        p.status.as_ref().and_then(|s| s.observed_generation) == p.meta().generation;
+    if decision.step != CutoverStep::Steady || !spec_unchanged {
+        return;
+    }
+    for c in changes {
+        let message = match &c.applied {
+            Applied::Created => format!("recreated {} {}", c.kind, c.name),
+            Applied::Updated { field } => format!("restored {} {} ({field})", c.kind, c.name),
+            Applied::Deleted => format!(
+                "deleted {} {}, which the pipeline no longer needs",
+                c.kind, c.name
+            ),
+            Applied::Unchanged => continue,
+        };
+        let note = Note {
+            warning: true,
+            reason: "DriftCorrected",
+            action: "Restore",
+            message,
+        };
+        ctx.shared.publish(&p.object_ref(&()), note).await;
+    }
+}
+
+/// Writes the status when it changed; returns whether it wrote.
+async fn write_status(
+    p: &RagPipeline,
+    ctx: &Context,
+    status: &RagPipelineStatus,
+) -> Result<bool, Error> {
+    if p.status.as_ref() == Some(status) {
+        return Ok(false);
+    }
+    let patch =
+        json!({ "apiVersion": RagPipeline::api_version(&()), "kind": KIND, "status": status });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api(p, ctx)
+        .patch_status(&p.name_any(), &params, &Patch::Apply(&patch))
+        .await
+        .map_err(Error::Status)?;
+    Ok(true)
+}
+
+fn api(p: &RagPipeline, ctx: &Context) -> Api<RagPipeline> {
+    Api::namespaced(
+        ctx.shared.client.clone(),
+        &p.namespace().unwrap_or_default(),
+    )
+}
+
+async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision, revision: &str) {
+    for event in &decision.events {
+        info!(reason = event.reason, note = %event.note, "rollout");
+        let action = format!("{}/{revision}", event.reason);
+        let note = Note {
+            warning: event.warning,
+            reason: event.reason,
+            action: &action,
+            message: event.note.clone(),
+        };
+        ctx.shared.publish(&p.object_ref(&()), note).await;
+    }
+    if let Some(outcome) = decision.outcome() {
+        ctx.shared
+            .metrics
+            .rollouts
+            .with_label_values(&[outcome])
+            .inc();
+    }
+}
+
+async fn consume_annotations(
+    p: &RagPipeline,
+    ctx: &Context,
+    decision: &Decision,
+) -> Result<(), Error> {
+    let annotations = p.annotations();
+    let remove: serde_json::Map<String, serde_json::Value> = decision
+        .consumed()
+        .into_iter()
+        .filter(|key| annotations.contains_key(*key))
+        .map(|key| (key.to_string(), serde_json::Value::Null))
+        .collect();
+    if remove.is_empty() {
+        return Ok(());
+    }
+    let patch = json!({ "metadata": { "annotations": remove } });
+    api(p, ctx)
+        .patch(
+            &p.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::Annotations)?;
+    Ok(())
+}

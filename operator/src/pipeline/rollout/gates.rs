@@ -1,0 +1,164 @@
+//! The gates a new colour passes, in order, before it takes traffic. Each looks at the rollout in
+//! flight and passes, holds (with the step to report and when to look again) or fails it. A new
+//! kind of check, such as metric analysis or a weighted canary step, is one more gate in
+//! [`GATES`].
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::SignedDuration;
+
+use super::{CutoverStep, Decision, POLL, ProbeOutcome, RolloutInput, reason, seconds, until};
+use crate::api::{Color, RolloutProgress};
+
+/// A rollout in flight, as the gates see it.
+pub struct Rollout<'a, 'i> {
+    pub input: &'a RolloutInput<'i>,
+    pub target: Color,
+    /// The revision rolling out (the spec's, or a rollback's).
+    pub revision: &'a str,
+    pub replicas: i32,
+    /// Nothing serves yet: no traffic to protect.
+    pub first_deploy: bool,
+    pub progress: &'a mut RolloutProgress,
+    pub d: &'a mut Decision,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Gate {
+    Pass,
+    /// Not yet: report this step.
+    Hold(CutoverStep),
+    /// The rollout fails, with this reason and message.
+    Fail(&'static str, String),
+}
+
+/// In order: a deadline, the new colour up, verified by probes and smoke queries, answering,
+/// and (when asked for) promoted by hand.
+pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 5] =
+    [deadline, available, verified, answering, promotion];
+
+/// The deadline covers getting the new colour up and verified; a verified colour waiting for a
+/// manual promotion does not expire.
+fn deadline(r: &mut Rollout<'_, '_>) -> Gate {
+    if r.progress.verified {
+        return Gate::Pass;
+    }
+    let spec = r.input.spec;
+    let at = r.progress.started_at.0 + seconds(spec.progress_deadline_seconds);
+    if r.input.now >= at {
+        let message = format!(
+            "revision {} was not verified within {}s",
+            r.revision, spec.progress_deadline_seconds
+        );
+        return Gate::Fail(reason::PROGRESS_DEADLINE_EXCEEDED, message);
+    }
+    r.d.requeue(until(r.input.now, at));
+    Gate::Pass
+}
+
+/// Every replica of the new colour runs the revision and is available.
+fn available(r: &mut Rollout<'_, '_>) -> Gate {
+    let up = r.input.observed.get(r.target).is_some_and(|o| {
+        o.revision.as_deref() == Some(r.revision) && o.replicas == r.replicas && o.rolled_out
+    });
+    if up {
+        return Gate::Pass;
+    }
+    r.d.requeue(POLL);
+    Gate::Hold(CutoverStep::WaitingForAvailable { color: r.target })
+}
+
+/// `successThreshold` consecutive probes a period apart, then the smoke queries.
+fn verified(r: &mut Rollout<'_, '_>) -> Gate {
+    if r.progress.verified {
+        return Gate::Pass;
+    }
+    let (spec, target) = (r.input.spec, r.target);
+    let threshold = spec.health_check.success_threshold;
+    let period =
+        Duration::from_secs(u64::try_from(spec.health_check.period_seconds.max(1)).unwrap_or(1));
+    let next_probe = r
+        .progress
+        .last_probe_at
+        .as_ref()
+        .map(|t| t.0 + SignedDuration::try_from(period).unwrap_or_default());
+    if let Some(at) = next_probe.filter(|at| r.input.now < *at) {
+        r.d.requeue(until(r.input.now, at));
+        return Gate::Hold(CutoverStep::Verifying { color: target });
+    }
+    let Some(outcome) = &r.input.probe else {
+        let smoke = r.progress.health_successes + 1 >= threshold && !spec.smoke_queries.is_empty();
+        return Gate::Hold(CutoverStep::HealthCheck {
+            color: target,
+            smoke,
+        });
+    };
+    r.progress.last_probe_at = Some(MicroTime(r.input.now));
+    match outcome {
+        ProbeOutcome::Healthy => {
+            r.progress.health_successes += 1;
+            r.progress.health_failures = 0;
+            if r.progress.health_successes < threshold {
+                r.d.requeue(period);
+                return Gate::Hold(CutoverStep::Verifying { color: target });
+            }
+            r.progress.verified = true;
+            r.d.event(
+                reason::HEALTH_CHECK_PASSED,
+                format!("{target} passed {threshold} consecutive health checks"),
+            );
+            Gate::Pass
+        }
+        ProbeOutcome::Unhealthy(why) => {
+            r.progress.health_successes = 0;
+            r.progress.health_failures += 1;
+            let failures = r.progress.health_failures;
+            if failures >= spec.health_check.failure_threshold {
+                let message =
+                    format!("{target} failed {failures} consecutive health checks: {why}");
+                return Gate::Fail(reason::HEALTH_CHECK_FAILED, message);
+            }
+            r.d.requeue(period);
+            Gate::Hold(CutoverStep::Verifying { color: target })
+        }
+        ProbeOutcome::SmokeFailed(why) => Gate::Fail(
+            reason::SMOKE_QUERY_FAILED,
+            format!("{target} failed its smoke queries: {why}"),
+        ),
+    }
+}
+
+/// Never send traffic to a colour nothing can answer on.
+fn answering(r: &mut Rollout<'_, '_>) -> Gate {
+    if r.input
+        .observed
+        .get(r.target)
+        .is_some_and(|o| o.ready_endpoints > 0)
+    {
+        return Gate::Pass;
+    }
+    r.d.requeue(POLL);
+    Gate::Hold(CutoverStep::WaitingForAvailable { color: r.target })
+}
+
+/// A manual gate protects live traffic; a first deploy has none to protect.
+fn promotion(r: &mut Rollout<'_, '_>) -> Gate {
+    if r.input.spec.auto_promote || r.input.requests.promote || r.first_deploy {
+        return Gate::Pass;
+    }
+    // Announced once, in the decision that completed verification.
+    if r.d
+        .events
+        .iter()
+        .any(|e| e.reason == reason::HEALTH_CHECK_PASSED)
+    {
+        let note = format!(
+            "{} is verified; annotate ragops.io/promote to switch traffic",
+            r.target
+        );
+        r.d.event(reason::AWAITING_PROMOTION, note);
+    }
+    r.d.requeue_after = None;
+    Gate::Hold(CutoverStep::AwaitingPromotion { color: r.target })
+}

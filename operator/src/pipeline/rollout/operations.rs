@@ -1,0 +1,124 @@
+//! What users ask for by annotation, applied to the bookkeeping before the cutover moves on:
+//! retry a failed revision, abort the rollout in flight, roll back to the previous revision.
+//!
+//! A rollback sets the spec's revision aside (`state.rollback`) until the spec changes or a retry
+//! is asked for. While the previous colour's pods still run, traffic moves back at once; once they
+//! are gone, the previous revision (still in that colour's Deployment) is rolled out again through
+//! every gate.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::{
+    CutoverStep, Decision, DeploymentPlan, RolloutInput, RolloutState, fail, reason, seconds, until,
+};
+use crate::api::{PendingScaleDown, RollbackState};
+
+/// The revision the pipeline should serve: the spec's, unless a rollback set it aside.
+pub fn wanted_revision(input: &RolloutInput<'_>, state: &RolloutState) -> String {
+    match &state.rollback {
+        Some(rb) if rb.from == input.revision => rb.to.clone(),
+        _ => input.revision.to_string(),
+    }
+}
+
+/// Applies the requested operations to `state`. Returns true when that settles this decision
+/// (an abort, an instant rollback); false when the cutover goes on as usual.
+pub fn apply(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision) -> bool {
+    // A new spec revision ends the rollback of an older one.
+    if state
+        .rollback
+        .as_ref()
+        .is_some_and(|rb| rb.from != input.revision)
+    {
+        state.rollback = None;
+    }
+    let requests = input.requests;
+    d.consumed.retry = requests.retry;
+    if requests.retry {
+        if let Some(failure) = state.failure.take() {
+            d.event(
+                reason::RETRY,
+                format!("retrying revision {}", failure.revision),
+            );
+        }
+        if let Some(rb) = state.rollback.take() {
+            d.event(
+                reason::RETRY,
+                format!("rolling revision {} out again", rb.from),
+            );
+        }
+    }
+    if requests.abort {
+        d.consumed.abort = true;
+        return abort(state, d);
+    }
+    if requests.rollback {
+        d.consumed.rollback = true;
+        return rollback(input, state, d);
+    }
+    false
+}
+
+/// Stops the rollout in flight: the new colour goes to zero, the old one keeps all traffic, and
+/// the revision is not rolled out again until the spec changes or a retry is asked for.
+fn abort(state: &mut RolloutState, d: &mut Decision) -> bool {
+    let Some((target, revision)) = state.target.clone() else {
+        d.event(reason::NOTHING_TO_ABORT, "no rollout in flight".into());
+        return false;
+    };
+    let message = format!("rollout of revision {revision} on {target} aborted by ragops.io/abort");
+    fail(state, d, target, &revision, reason::ABORTED, message);
+    d.preview_service = Some(target);
+    true
+}
+
+fn rollback(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision) -> bool {
+    if state.target.is_some() {
+        // Before a cutover, the previous revision is the one still serving.
+        return abort(state, d);
+    }
+    let (Some((active, current)), Some((previous, to))) =
+        (state.active.clone(), state.previous.clone())
+    else {
+        d.warning(
+            reason::ROLLBACK_UNAVAILABLE,
+            "no previous revision to roll back to".into(),
+        );
+        return false;
+    };
+    let there = input.observed.get(previous);
+    if there.and_then(|o| o.revision.as_deref()) != Some(to.as_str()) {
+        let note = format!("revision {to} is no longer in the {previous} Deployment");
+        d.warning(reason::ROLLBACK_UNAVAILABLE, note);
+        return false;
+    }
+    state.rollback = Some(RollbackState {
+        from: input.revision.to_string(),
+        to: to.clone(),
+    });
+    if !there.is_some_and(|o| o.replicas > 0 && o.rolled_out && o.ready_endpoints > 0) {
+        let note = format!(
+            "rolling back to revision {to} on {previous}; its pods are gone, so it goes through every gate"
+        );
+        d.event(reason::ROLLBACK_STARTED, note);
+        return false;
+    }
+    // Its pods served moments ago and still run: traffic moves back at once.
+    let delay = seconds(input.spec.scale_down_delay_seconds);
+    d.event(
+        reason::ROLLED_BACK,
+        format!("traffic back on {previous} (revision {to}); {active} scales down after the delay"),
+    );
+    state.scale_down = Some(PendingScaleDown {
+        color: active,
+        at: Time(input.now + delay),
+    });
+    state.previous = Some((active, current));
+    state.active = Some((previous, to));
+    state.last_cutover = Some(Time(input.now));
+    d.set_plan(previous, DeploymentPlan::Keep);
+    d.step = CutoverStep::Promoted { color: previous };
+    d.preview_service = Some(previous);
+    d.requeue_after = Some(until(input.now, input.now + delay));
+    true
+}

@@ -1,0 +1,167 @@
+//! What the stores keep of each object: only what the operator reads. Pods keep their labels,
+//! IP and readiness; ConfigMaps the operator does not own keep a digest of their content instead
+//! of the content; Secrets keep their keys with a digest of each value, never a value.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodCondition, PodStatus, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::json;
+
+use crate::digest;
+use crate::meta::{MANAGED_BY, MANAGER};
+
+/// Annotation a trimmed ConfigMap carries instead of its content.
+pub const CONTENT_DIGEST: &str = "ragops.io/content-digest";
+
+/// Metadata without what nobody reads (managed fields, annotations).
+fn lean(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.annotations = None;
+}
+
+/// A Pod as the cutover reads it: labels, IP, phase, the Ready condition.
+pub fn pod(p: &mut Pod) {
+    lean(&mut p.metadata);
+    p.spec = None;
+    let status = p.status.take().unwrap_or_default();
+    p.status = Some(PodStatus {
+        phase: status.phase,
+        pod_ip: status.pod_ip,
+        conditions: status.conditions.map(|c| {
+            c.into_iter()
+                .filter(|c| c.type_ == "Ready")
+                .map(|c| PodCondition {
+                    type_: c.type_,
+                    status: c.status,
+                    ..PodCondition::default()
+                })
+                .collect()
+        }),
+        ..PodStatus::default()
+    });
+}
+
+/// The digest of a ConfigMap's content (data and binaryData).
+pub fn config_map_digest(cm: &ConfigMap) -> String {
+    let content = json!({ "data": cm.data, "binaryData": cm.binary_data });
+    digest::hex(content.to_string().as_bytes())
+}
+
+/// A ConfigMap the operator owns is kept whole (it compares it with what it wants); any other is
+/// a potential source: its content is replaced by [`CONTENT_DIGEST`].
+pub fn config_map(cm: &mut ConfigMap) {
+    let ours = cm
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_BY))
+        .is_some_and(|v| v == MANAGER);
+    if ours {
+        return;
+    }
+    let digest = config_map_digest(cm);
+    lean(&mut cm.metadata);
+    cm.metadata.annotations = Some(BTreeMap::from([(CONTENT_DIGEST.into(), digest)]));
+    cm.data = None;
+    cm.binary_data = None;
+}
+
+/// Keys and a digest of each value: enough to check a reference and to notice a rotation.
+pub fn secret(s: &mut Secret) {
+    lean(&mut s.metadata);
+    s.string_data = None;
+    if let Some(data) = s.data.as_mut() {
+        for value in data.values_mut() {
+            *value = ByteString(digest::hex(&value.0).into_bytes());
+        }
+    }
+}
+
+/// The digest [`secret`] left for `key`.
+pub fn secret_value_digest<'a>(s: &'a Secret, key: &str) -> Option<&'a str> {
+    let value = s.data.as_ref()?.get(key)?;
+    std::str::from_utf8(&value.0).ok()
+}
+
+/// The digest [`config_map`] left on a source ConfigMap.
+pub fn content_digest(cm: &ConfigMap) -> Option<&str> {
+    cm.metadata
+        .annotations
+        .as_ref()?
+        .get(CONTENT_DIGEST)
+        .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_keep_keys_and_digests_never_values() {
+        let mut s = Secret {
+            data: Some(BTreeMap::from([(
+                "token".into(),
+                ByteString(b"hunter2".to_vec()),
+            )])),
+            ..Secret::default()
+        };
+        secret(&mut s);
+        let kept = secret_value_digest(&s, "token").unwrap();
+        assert_eq!(kept, digest::hex(b"hunter2"));
+        assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn source_config_maps_keep_a_digest_that_follows_the_content() {
+        let source = |text: &str| ConfigMap {
+            data: Some(BTreeMap::from([("a.md".into(), text.into())])),
+            ..ConfigMap::default()
+        };
+        let (mut a, mut b, mut c) = (source("one"), source("one"), source("two"));
+        for cm in [&mut a, &mut b, &mut c] {
+            config_map(cm);
+            assert!(cm.data.is_none());
+        }
+        assert_eq!(content_digest(&a), content_digest(&b));
+        assert_ne!(content_digest(&a), content_digest(&c));
+    }
+
+    #[test]
+    fn owned_config_maps_are_kept_whole() {
+        let mut cm = ConfigMap {
+            metadata: ObjectMeta {
+                labels: Some(BTreeMap::from([(MANAGED_BY.into(), MANAGER.into())])),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([("config.yaml".into(), "x: 1".into())])),
+            ..ConfigMap::default()
+        };
+        let before = cm.clone();
+        config_map(&mut cm);
+        assert_eq!(cm, before);
+    }
+
+    #[test]
+    fn pods_keep_what_the_cutover_reads() {
+        let mut p: Pod = serde_json::from_value(json!({
+            "metadata": { "name": "p", "labels": { "a": "b" }, "annotations": { "big": "x" } },
+            "spec": { "containers": [{ "name": "c" }] },
+            "status": { "phase": "Running", "podIP": "10.0.0.1", "hostIP": "1.2.3.4",
+                "conditions": [{ "type": "Ready", "status": "True", "message": "m" },
+                               { "type": "PodScheduled", "status": "True" }] }
+        }))
+        .unwrap();
+        pod(&mut p);
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": { "name": "p", "labels": { "a": "b" } },
+                "status": { "phase": "Running", "podIP": "10.0.0.1",
+                    "conditions": [{ "type": "Ready", "status": "True" }] }
+            })
+        );
+    }
+}
