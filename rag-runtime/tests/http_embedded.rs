@@ -276,6 +276,27 @@ async fn clients_over_their_quota_get_429() {
 }
 
 #[tokio::test]
+async fn made_up_tokens_share_their_address_quota_when_auth_is_off() {
+    let one_per_second = |c: &mut rag_runtime::config::RuntimeConfig| {
+        c.server.rate_limit = Some(RateLimitConfig {
+            requests_per_second: 1,
+            burst: 1,
+        })
+    };
+    let server = TestServer::with_corpus(one_per_second, ApiKeys::default()).await;
+    let query = |token: &'static str| {
+        server
+            .client
+            .post(server.url("/v1/query"))
+            .bearer_auth(token)
+            .json(&json!({"query": "rollout"}))
+            .send()
+    };
+    assert_eq!(query("random-token-1").await.unwrap().status(), 200);
+    assert_eq!(query("random-token-2").await.unwrap().status(), 429);
+}
+
+#[tokio::test]
 async fn metrics_count_requests_and_ingest() {
     let server = TestServer::with_corpus(|_| {}, ApiKeys::default()).await;
     assert_eq!(

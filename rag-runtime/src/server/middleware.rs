@@ -110,9 +110,12 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     next.run(req).await
 }
 
-/// The client a rate limit applies to: its API key when it sent one, else its address.
-fn client_key(req: &Request) -> String {
-    if let Some(token) = bearer(req) {
+/// The client a rate limit applies to: its API key when authentication is on and the key is
+/// accepted, else its address. Any other token is the client's to choose, so keying by it would
+/// hand out a fresh quota per made-up token.
+fn client_key(state: &AppState, req: &Request) -> String {
+    let keys = &state.api_keys;
+    if let Some(token) = bearer(req).filter(|t| keys.enabled() && keys.accepts(t)) {
         let hex: String = digest(token)[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -130,7 +133,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request<Body>, next:
     let Some(limiter) = &state.limiter else {
         return next.run(req).await;
     };
-    let key = client_key(&req);
+    let key = client_key(&state, &req);
     if let Err(not_until) = limiter.check_key(&key) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let mut response = ApiError::new(
