@@ -24,6 +24,8 @@ pub mod metrics;
 #[cfg(feature = "server")]
 pub mod rag;
 #[cfg(feature = "server")]
+pub mod redact;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod state;

@@ -9,6 +9,10 @@ use async_trait::async_trait;
 use super::Embedder;
 use crate::config::{EMBEDDING_API_KEY_ENV, EmbeddingConfig};
 use crate::error::{Error, Result};
+use crate::redact;
+
+/// OpenAI's own API, used when no `endpoint` is configured.
+pub const OPENAI_API: &str = "https://api.openai.com/v1";
 
 pub struct OpenAiEmbedder {
     client: Client<OpenAIConfig>,
@@ -17,6 +21,7 @@ pub struct OpenAiEmbedder {
     /// Only OpenAI's own `text-embedding-3*` models accept a `dimensions` parameter; other
     /// servers reject it.
     send_dimensions: bool,
+    /// Redacted, for [`Embedder::describe`].
     endpoint: String,
 }
 
@@ -38,10 +43,7 @@ impl OpenAiEmbedder {
             dimensions: config.dimensions as usize,
             send_dimensions: config.endpoint.is_none()
                 && config.model.starts_with("text-embedding-3"),
-            endpoint: config
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            endpoint: redact::url(config.endpoint.as_deref().unwrap_or(OPENAI_API)),
         })
     }
 }

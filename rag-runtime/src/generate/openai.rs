@@ -13,7 +13,9 @@ use futures::stream::{BoxStream, StreamExt};
 
 use super::{Generation, Generator, Message, Role, StreamEvent, Usage};
 use crate::config::{LLM_API_KEY_ENV, LlmConfig};
+use crate::embed::openai::OPENAI_API;
 use crate::error::{Error, Result};
+use crate::redact;
 use crate::store::Hit;
 
 pub struct OpenAiGenerator {
@@ -121,11 +123,7 @@ impl Generator for OpenAiGenerator {
     }
 
     fn describe(&self) -> String {
-        let endpoint = self
-            .config
-            .endpoint
-            .as_deref()
-            .unwrap_or("https://api.openai.com/v1");
+        let endpoint = redact::url(self.config.endpoint.as_deref().unwrap_or(OPENAI_API));
         format!("openai {} at {endpoint}", self.config.model)
     }
 }

@@ -72,6 +72,33 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{EmbeddedConfig, VectorStoreConfig};
+    use crate::rag::Rag;
+    use crate::state::ApiKeys;
+
+    #[tokio::test]
+    async fn readyz_shows_endpoints_without_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = Some("https://user:secret@llm.example:8443/v1?key=secret".to_string());
+        let mut config = RuntimeConfig {
+            vector_store: VectorStoreConfig::Embedded(EmbeddedConfig {
+                data_dir: dir.path().into(),
+            }),
+            ..Default::default()
+        };
+        config.embedding.provider = EmbeddingProvider::Openai;
+        config.embedding.endpoint = endpoint.clone();
+        config.llm.provider = LlmProvider::Openai;
+        config.llm.endpoint = endpoint;
+        config.llm.model = "chat".into();
+        let rag = Rag::from_config(config).await.unwrap();
+        let dimensions = rag.embedder.dimensions();
+        rag.store.ensure_collection(dimensions).await.unwrap();
+        let state = AppState::new(rag, ApiKeys::default());
+        let body = readyz(State(state)).await.unwrap().0.to_string();
+        assert!(body.contains("at https://llm.example:8443/v1"), "{body}");
+        assert!(!body.contains("secret"), "{body}");
+    }
 
     #[test]
     fn openai_without_an_endpoint_needs_a_key() {

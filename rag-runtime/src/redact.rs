@@ -1,0 +1,70 @@
+//! Endpoint URLs can carry credentials (`https://user:pass@host`, `?api-key=`). Whatever the
+//! runtime logs or serves shows them as `scheme://host[:port]/path` only.
+
+use reqwest::Url;
+
+/// `raw` as `scheme://host[:port]/path`: no user, password, query or fragment. Text that is not
+/// a URL with a host is not shown at all, since it could be anything.
+pub fn url(raw: &str) -> String {
+    let Some(parsed) = Url::parse(raw.trim()).ok().filter(|u| u.has_host()) else {
+        return "(not a URL)".into();
+    };
+    let host = parsed.host_str().unwrap_or_default();
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = parsed.path().trim_end_matches('/');
+    format!("{}://{host}{port}{path}", parsed.scheme())
+}
+
+/// `text` (an error message, say) with every `scheme://…` in it redacted as [`url`] does.
+pub fn urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let before = rest[..at]
+            .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '<' | '>'))
+            .map_or(rest.len(), |i| at + i);
+        out.push_str(before);
+        out.push_str(&url(&rest[before.len()..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_and_query_strings() {
+        assert_eq!(
+            url("https://user:secret@llm.example:8443/v1/?api-key=secret#frag"),
+            "https://llm.example:8443/v1"
+        );
+        assert_eq!(url("http://vllm:8000/v1"), "http://vllm:8000/v1");
+        assert_eq!(
+            url("https://api.openai.com:443/v1"),
+            "https://api.openai.com/v1"
+        );
+        assert_eq!(url("http://[::1]:6334"), "http://[::1]:6334");
+        assert_eq!(url("secret"), "(not a URL)");
+        assert_eq!(url("mailto:user:secret"), "(not a URL)");
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted() {
+        let text =
+            "error sending request for url (http://u:secret@h:1/v1?key=secret/chat): refused";
+        assert_eq!(
+            urls_in(text),
+            "error sending request for url (http://h:1/v1): refused"
+        );
+        assert_eq!(urls_in("no url here"), "no url here");
+        assert_eq!(
+            urls_in("a http://x/?k=s b https://y"),
+            "a http://x b https://y"
+        );
+    }
+}
