@@ -104,6 +104,8 @@ impl ApiError {
 }
 
 impl From<Error> for ApiError {
+    /// Server errors are logged in full; a provider's own error text stays in the log, since it
+    /// can describe the provider's internals, and the client gets a fixed message.
     fn from(err: Error) -> Self {
         let (status, code) = match &err {
             Error::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -116,7 +118,12 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::warn!(category = err.category(), error = %err, "request failed");
         }
-        Self::new(status, code, err.to_string())
+        let message = match err {
+            Error::Embedding(_) => "the embedding provider failed".into(),
+            Error::Llm(_) => "the language model provider failed".into(),
+            other => other.to_string(),
+        };
+        Self::new(status, code, message)
     }
 }
 

@@ -33,6 +33,20 @@ pub fn urls_in(text: &str) -> String {
     out
 }
 
+/// An upstream provider's error for the server log: its URLs redacted, and never the API key
+/// read from `key_env`.
+pub fn upstream_error(err: impl std::fmt::Display, key_env: &str) -> String {
+    without_key(&err.to_string(), std::env::var(key_env).ok().as_deref())
+}
+
+fn without_key(text: &str, key: Option<&str>) -> String {
+    let text = urls_in(text);
+    match key {
+        Some(key) if !key.trim().is_empty() => text.replace(key, "[redacted]"),
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +80,15 @@ mod tests {
             urls_in("a http://x/?k=s b https://y"),
             "a http://x b https://y"
         );
+    }
+
+    #[test]
+    fn upstream_errors_lose_credentials_and_the_key() {
+        let text = "401 from https://u:p@h/v1?k=s (bad key sk-123)";
+        assert_eq!(
+            without_key(text, Some("sk-123")),
+            "401 from https://h/v1 (bad key [redacted])"
+        );
+        assert_eq!(without_key("no key", Some(" ")), "no key");
     }
 }

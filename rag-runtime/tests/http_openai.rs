@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -24,6 +25,8 @@ use tokio::sync::Notify;
 
 const ANSWER_PARTS: [&str; 2] = ["The answer", " is 42."];
 const DIMENSIONS: usize = 16;
+/// In the failing fixture's error body; clients must never see it.
+const UPSTREAM_DETAIL: &str = "internal-upstream-detail-xyz";
 
 /// A stand-in for an OpenAI-compatible server that records every request body.
 #[derive(Clone, Default)]
@@ -33,6 +36,8 @@ struct Fixture {
     hold: Arc<AtomicBool>,
     arrived: Arc<Notify>,
     release: Arc<Notify>,
+    /// `embeddings` or `chat`: that route answers 500 with [`UPSTREAM_DETAIL`].
+    failing: Arc<Mutex<Option<&'static str>>>,
 }
 
 impl Fixture {
@@ -45,13 +50,24 @@ impl Fixture {
             .map(|(_, b)| b.clone())
             .collect()
     }
+
+    fn failure(&self, path: &str) -> Option<Response> {
+        (*self.failing.lock().unwrap() == Some(path)).then(|| {
+            let error = json!({"message": format!("{UPSTREAM_DETAIL} on gpu-7"), "type": "server"});
+            let body = Json(json!({ "error": error }));
+            (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+        })
+    }
 }
 
-async fn embeddings(State(f): State<Fixture>, Json(body): Json<Value>) -> Json<Value> {
+async fn embeddings(State(f): State<Fixture>, Json(body): Json<Value>) -> Response {
     f.requests
         .lock()
         .unwrap()
         .push(("embeddings".into(), body.clone()));
+    if let Some(failure) = f.failure("embeddings") {
+        return failure;
+    }
     let embedder = LocalEmbedder::new(DIMENSIONS);
     let data: Vec<Value> = body["input"]
         .as_array()
@@ -63,6 +79,7 @@ async fn embeddings(State(f): State<Fixture>, Json(body): Json<Value>) -> Json<V
     Json(
         json!({"object": "list", "model": body["model"], "data": data, "usage": {"prompt_tokens": 3, "total_tokens": 3}}),
     )
+    .into_response()
 }
 
 async fn chat(State(f): State<Fixture>, Json(body): Json<Value>) -> Response {
@@ -70,6 +87,9 @@ async fn chat(State(f): State<Fixture>, Json(body): Json<Value>) -> Response {
         .lock()
         .unwrap()
         .push(("chat".into(), body.clone()));
+    if let Some(failure) = f.failure("chat") {
+        return failure;
+    }
     if f.hold.load(Ordering::SeqCst) {
         f.arrived.notify_one();
         f.release.notified().await;
@@ -355,4 +375,33 @@ async fn slow_answers_time_out_with_a_json_504() {
     let (status, code, _) = common::error_body(response).await;
     assert_eq!((status, code.as_str()), (504, "timeout"));
     fixture.release.notify_one();
+}
+
+#[tokio::test]
+async fn provider_errors_reach_clients_without_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, fixture) = start(dir.path()).await;
+    let question = json!({"query": "owls"});
+    let user = json!([{"role": "user", "content": "owls"}]);
+    let chat = json!({"messages": user});
+    let streamed = json!({"messages": user, "stream": true});
+    let documents = json!({"documents": [{"id": "new.md", "text": "New text."}]});
+    for (failing, path, body, code) in [
+        ("chat", "/v1/query", &question, "llm_failed"),
+        ("chat", "/v1/chat/completions", &chat, "llm_failed"),
+        ("chat", "/v1/chat/completions", &streamed, "llm_failed"),
+        ("embeddings", "/v1/query", &question, "embedding_failed"),
+        ("embeddings", "/v1/documents", &documents, "ingest_failed"),
+    ] {
+        *fixture.failing.lock().unwrap() = Some(failing);
+        let response = server.post_json(path, body.clone()).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(UPSTREAM_DETAIL), "{path}: {text}");
+        let error: Value = serde_json::from_str(&text).expect("a JSON error body");
+        assert_eq!(
+            (status.as_u16(), &error["error"]["code"]),
+            (502, &json!(code))
+        );
+    }
 }

@@ -65,7 +65,7 @@ impl Embedder for OpenAiEmbedder {
             .embeddings()
             .create(request)
             .await
-            .map_err(|e| Error::Embedding(e.to_string()))?;
+            .map_err(|e| Error::Embedding(redact::upstream_error(e, EMBEDDING_API_KEY_ENV)))?;
         let mut data = response.data;
         if data.len() != texts.len() {
             return Err(Error::Embedding(format!(

@@ -56,7 +56,7 @@ impl OpenAiGenerator {
 }
 
 fn llm_error(err: impl std::fmt::Display) -> Error {
-    Error::Llm(err.to_string())
+    Error::Llm(redact::upstream_error(err, LLM_API_KEY_ENV))
 }
 
 #[async_trait]

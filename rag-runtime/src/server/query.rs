@@ -135,12 +135,16 @@ pub async fn add_documents(
         })
         .collect();
     let report = ingest::ingest(rag, documents, API_INGEST_CONCURRENCY, |_| Progress::Silent).await;
-    if let Some((id, reason)) = report.failed.iter().next() {
+    if let Some(first) = report.failed.keys().next() {
+        // The reasons are provider or store errors: for the log, not the client.
+        for (id, reason) in &report.failed {
+            tracing::warn!(document = %id, %reason, "document not stored");
+        }
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "ingest_failed",
             format!(
-                "{} of the documents could not be stored; {id}: {reason}",
+                "{} of the documents could not be stored (first {first:?}); the server log has why",
                 report.failed.len()
             ),
         ));
