@@ -1,10 +1,13 @@
-//! The Qdrant server store over gRPC. Compiled always; runs only where `QDRANT_URL` points at a
-//! Qdrant gRPC port (e.g. `http://localhost:6334`), and prints why it skipped otherwise.
+//! The Qdrant server store over gRPC. The tests that need a server are ignored unless asked for
+//! (`cargo test -- --include-ignored`) and then need `QDRANT_URL` naming a Qdrant gRPC port (e.g.
+//! `http://localhost:6334`); without it they fail rather than pass having done nothing.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use rag_runtime::config::{QdrantConfig, RuntimeConfig, VectorStoreConfig};
 use rag_runtime::ingest;
@@ -12,13 +15,12 @@ use rag_runtime::rag::Rag;
 use rag_runtime::store::qdrant::QdrantStore;
 use rag_runtime::store::{Filter, VectorStore};
 
-fn qdrant_url() -> Option<String> {
+const NEEDS_QDRANT: &str = "needs a Qdrant server: set QDRANT_URL to its gRPC port";
+
+fn qdrant_url() -> String {
     match std::env::var("QDRANT_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipping: QDRANT_URL is not set");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("{NEEDS_QDRANT} (e.g. http://localhost:6334)"),
     }
 }
 
@@ -42,8 +44,9 @@ fn config(url: &str, collection: &str) -> RuntimeConfig {
 }
 
 #[tokio::test]
+#[ignore = "needs a Qdrant server: set QDRANT_URL to its gRPC port"]
 async fn ingest_query_and_delete_on_a_qdrant_server() {
-    let Some(url) = qdrant_url() else { return };
+    let url = qdrant_url();
     rag_runtime::install_crypto_provider();
     let collection = unique("ragops-test");
     let rag = Arc::new(Rag::from_config(config(&url, &collection)).await.unwrap());
@@ -98,8 +101,9 @@ async fn ingest_query_and_delete_on_a_qdrant_server() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Qdrant server: set QDRANT_URL to its gRPC port"]
 async fn aliases_switch_to_a_new_revision() {
-    let Some(url) = qdrant_url() else { return };
+    let url = qdrant_url();
     rag_runtime::install_crypto_provider();
     let alias = unique("ragops-alias");
     let qdrant = QdrantConfig { url: url.clone() };
@@ -128,4 +132,24 @@ async fn aliases_switch_to_a_new_revision() {
             .await
             .unwrap();
     }
+}
+
+/// Qdrant's REST port is plain HTTP/1.1; a gRPC client there fails with an HTTP/2 framing error.
+#[tokio::test]
+async fn an_http_port_is_named_in_the_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let reply = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+            let _ = socket.write_all(reply.as_bytes()).await;
+            // Open until the client gives up, as a real server would be.
+            while socket.read(&mut request).await.is_ok_and(|n| n > 0) {}
+        }
+    });
+    let store = QdrantStore::connect(&QdrantConfig { url }, "any", Default::default()).unwrap();
+    let err = store.ready().await.unwrap_err().to_string();
+    assert!(err.contains("must name Qdrant's gRPC port (6334"), "{err}");
 }

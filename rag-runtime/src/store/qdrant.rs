@@ -10,7 +10,7 @@ use qdrant_client::qdrant::{
     SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
     UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
 };
-use qdrant_client::{Payload, Qdrant};
+use qdrant_client::{Payload, Qdrant, QdrantError};
 use serde_json::Value;
 
 use super::{
@@ -19,6 +19,28 @@ use super::{
 };
 use crate::config::{Distance, QDRANT_API_KEY_ENV, QdrantConfig};
 use crate::error::{Error, Result};
+
+/// Speaking gRPC to Qdrant's REST port fails deep inside HTTP/2 framing; this says what to change.
+const HTTP_PORT_HINT: &str =
+    "QDRANT url must name Qdrant's gRPC port (6334 by default), not the HTTP port";
+
+/// What the client reports when the other end does not speak gRPC: HTTP/2 framing fails against
+/// an HTTP/1 server (Qdrant's REST port), and a proxy in front of one answers without a status.
+const NOT_GRPC: [&str; 3] = [
+    "protocol error",
+    "http2 error",
+    "grpc-status header missing",
+];
+
+/// A client error as a store error, led by [`HTTP_PORT_HINT`] when it is one of [`NOT_GRPC`].
+fn store_error(err: QdrantError) -> Error {
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    if NOT_GRPC.iter().any(|p| lower.contains(p)) {
+        return Error::Store(format!("{HTTP_PORT_HINT} ({text})"));
+    }
+    Error::Store(text)
+}
 
 pub struct QdrantStore {
     client: Qdrant,
@@ -36,7 +58,7 @@ impl QdrantStore {
             .api_key(api_key)
             .skip_compatibility_check()
             .build()
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(Self {
             client,
             collection: collection.to_string(),
@@ -59,7 +81,7 @@ impl QdrantStore {
 
     /// Points `alias` at this store's collection; returns the collection it pointed at before.
     pub async fn switch_alias(&self, alias: &str) -> Result<Option<String>> {
-        let aliases = self.client.list_aliases().await.map_err(Error::store)?;
+        let aliases = self.client.list_aliases().await.map_err(store_error)?;
         let previous = aliases
             .aliases
             .into_iter()
@@ -70,7 +92,7 @@ impl QdrantStore {
         self.client
             .create_alias(CreateAliasBuilder::new(&self.collection, alias))
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(previous.filter(|p| p != &self.collection))
     }
 
@@ -78,7 +100,7 @@ impl QdrantStore {
         self.client
             .delete_collection(name)
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(())
     }
 }
@@ -155,7 +177,7 @@ impl VectorStore for QdrantStore {
             .client
             .collection_exists(&self.collection)
             .await
-            .map_err(Error::store)?
+            .map_err(store_error)?
         {
             return Ok(());
         }
@@ -176,7 +198,7 @@ impl VectorStore for QdrantStore {
                     .sparse_vectors_config(sparse),
             )
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         self.client
             .create_field_index(
                 CreateFieldIndexCollectionBuilder::new(
@@ -187,7 +209,7 @@ impl VectorStore for QdrantStore {
                 .wait(true),
             )
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -199,7 +221,7 @@ impl VectorStore for QdrantStore {
         self.client
             .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true))
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -213,7 +235,7 @@ impl VectorStore for QdrantStore {
                     .exact(true),
             )
             .await
-            .map_err(Error::store)?
+            .map_err(store_error)?
             .result
             .map_or(0, |r| r.count);
         if count > 0 {
@@ -224,7 +246,7 @@ impl VectorStore for QdrantStore {
                         .wait(true),
                 )
                 .await
-                .map_err(Error::store)?;
+                .map_err(store_error)?;
         }
         Ok(count)
     }
@@ -277,7 +299,7 @@ impl VectorStore for QdrantStore {
                 builder = builder.query(Query::new_rrf(RrfBuilder::with_k(RRF_K as u32)));
             }
         }
-        let response = self.client.query(builder).await.map_err(Error::store)?;
+        let response = self.client.query(builder).await.map_err(store_error)?;
         let threshold = request.score_threshold;
         Ok(response
             .result
@@ -300,7 +322,7 @@ impl VectorStore for QdrantStore {
             .client
             .count(CountPointsBuilder::new(&self.collection).exact(true))
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(response.result.map_or(0, |r| r.count))
     }
 
@@ -309,7 +331,7 @@ impl VectorStore for QdrantStore {
         self.client
             .collection_info(&self.collection)
             .await
-            .map_err(Error::store)?;
+            .map_err(store_error)?;
         Ok(())
     }
 
