@@ -16,6 +16,9 @@ pub struct CheckRequest<'a> {
     pub health: &'a HealthCheckSpec,
     /// Smoke queries to run after the probe passes, with the pipeline's topK.
     pub smoke: Option<(&'a [SmokeQuery], i32)>,
+    /// A token the runtime accepts (`spec.server.apiKeysSecretRef`), sent as
+    /// `Authorization: Bearer` with the probe and the smoke queries.
+    pub bearer: Option<&'a str>,
 }
 
 #[async_trait::async_trait]
@@ -60,9 +63,30 @@ impl HttpHealthChecker {
         }
     }
 
-    async fn probe(&self, pod: SocketAddr, path: &str, timeout: Duration) -> Result<(), String> {
+    /// A request with the bearer token, when there is one.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, url);
+        match bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn probe(
+        &self,
+        pod: SocketAddr,
+        path: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let url = format!("http://{pod}{path}");
-        match self.client.get(&url).timeout(timeout).send().await {
+        let request = self.request(reqwest::Method::GET, &url, bearer);
+        match request.timeout(timeout).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("{url} answered {}", r.status())),
             Err(e) if e.is_timeout() => Err(format!(
@@ -78,12 +102,12 @@ impl HttpHealthChecker {
         pod: SocketAddr,
         query: &SmokeQuery,
         top_k: i32,
+        bearer: Option<&str>,
         timeout: Duration,
     ) -> Result<(), String> {
         let url = format!("http://{pod}/v1/query");
         let response = self
-            .client
-            .post(&url)
+            .request(reqwest::Method::POST, &url, bearer)
             .timeout(timeout)
             .json(&json!({ "query": query.query, "topK": top_k }))
             .send()
@@ -152,7 +176,7 @@ impl HealthChecker for HttpHealthChecker {
         let probes = request
             .pods
             .iter()
-            .map(|pod| self.probe(*pod, &request.health.path, timeout));
+            .map(|pod| self.probe(*pod, &request.health.path, request.bearer, timeout));
         if let Some(err) = futures::future::join_all(probes)
             .await
             .into_iter()
@@ -164,7 +188,8 @@ impl HealthChecker for HttpHealthChecker {
             // Smoke queries may embed and generate: give them more time than a probe.
             let timeout = timeout.max(Duration::from_secs(30));
             for query in queries {
-                if let Err(err) = self.smoke(request.pods[0], query, top_k, timeout).await {
+                let pod = request.pods[0];
+                if let Err(err) = self.smoke(pod, query, top_k, request.bearer, timeout).await {
                     return ProbeOutcome::SmokeFailed(err);
                 }
             }

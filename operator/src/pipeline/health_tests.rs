@@ -4,7 +4,11 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
@@ -34,6 +38,26 @@ fn runtime(ready: StatusCode) -> Router {
     )
 }
 
+const TOKEN: &str = "s3cret-token";
+
+/// `router` behind bearer auth: 401 without [`TOKEN`], except on the `open` paths.
+fn with_auth(router: Router, open: &'static [&'static str]) -> Router {
+    router.layer(middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            let sent = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|h| h.to_str().ok());
+            if sent == Some(format!("Bearer {TOKEN}").as_str()) || open.contains(&req.uri().path())
+            {
+                next.run(req).await
+            } else {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        },
+    ))
+}
+
 fn health() -> HealthCheckSpec {
     HealthCheckSpec {
         timeout_seconds: 1,
@@ -60,6 +84,7 @@ async fn all_pods_must_answer_the_probe() {
             pods: &[good, good],
             health: &h,
             smoke: None,
+            bearer: None,
         })
         .await;
     assert_eq!(ok, ProbeOutcome::Healthy);
@@ -68,6 +93,7 @@ async fn all_pods_must_answer_the_probe() {
             pods: &[good, bad],
             health: &h,
             smoke: None,
+            bearer: None,
         })
         .await;
     let ProbeOutcome::Unhealthy(why) = outcome else {
@@ -94,6 +120,7 @@ async fn unreachable_and_missing_pods_are_unhealthy() {
             pods: &[closed],
             health: &h,
             smoke: None,
+            bearer: None,
         })
         .await;
     assert!(
@@ -105,6 +132,7 @@ async fn unreachable_and_missing_pods_are_unhealthy() {
             pods: &[],
             health: &h,
             smoke: None,
+            bearer: None,
         })
         .await;
     assert!(matches!(none, ProbeOutcome::Unhealthy(_)));
@@ -131,6 +159,7 @@ async fn smoke_queries_gate_on_ranking_and_score() {
                 pods: &[pod],
                 health: &h,
                 smoke: Some((&queries, 3)),
+                bearer: None,
             })
             .await;
         assert_eq!(
@@ -143,6 +172,42 @@ async fn smoke_queries_gate_on_ranking_and_score() {
                 matches!(outcome, ProbeOutcome::SmokeFailed(_)),
                 "{outcome:?}"
             );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_gate_sends_the_bearer_token_to_probes_and_smoke_queries() {
+    let checker = HttpHealthChecker::new();
+    let h = health();
+    let queries = [smoke(&["guides/rollout.md"], None)];
+    let cases: [(&'static [&'static str], Option<&str>, &str); 5] = [
+        // The runtime leaves its probes open and guards the API: the smoke query needs the token.
+        (&["/readyz"], Some(TOKEN), "Healthy"),
+        (&["/readyz"], None, "SmokeFailed"),
+        (&["/readyz"], Some("wrong"), "SmokeFailed"),
+        // A probe path behind auth needs it too.
+        (&[], Some(TOKEN), "Healthy"),
+        (&[], None, "Unhealthy"),
+    ];
+    for (open, bearer, expected) in cases {
+        let pod = serve(with_auth(runtime(StatusCode::OK), open)).await;
+        let outcome = checker
+            .check(CheckRequest {
+                pods: &[pod],
+                health: &h,
+                smoke: Some((&queries, 3)),
+                bearer,
+            })
+            .await;
+        match (&outcome, expected) {
+            (ProbeOutcome::Healthy, "Healthy") => {}
+            (ProbeOutcome::SmokeFailed(why), "SmokeFailed")
+            | (ProbeOutcome::Unhealthy(why), "Unhealthy") => {
+                assert!(why.contains("401"), "{open:?} {bearer:?}: {why}");
+                assert!(!why.contains(TOKEN), "the token never shows: {why}");
+            }
+            _ => panic!("{open:?} {bearer:?}: expected {expected}, got {outcome:?}"),
         }
     }
 }
