@@ -6,11 +6,15 @@
 mod common;
 mod index;
 mod pipeline;
+mod pipeline_runtime;
+mod pipeline_server;
 mod pipeline_status;
 
 pub use common::*;
 pub use index::*;
 pub use pipeline::*;
+pub use pipeline_runtime::*;
+pub use pipeline_server::*;
 pub use pipeline_status::*;
 
 /// API group of every ragops kind.

@@ -2,12 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{RagPipelineStatus, SecretKeyRef};
+use super::{RagPipelineStatus, RuntimeSpec, SecretKeyRef, ServerSpec};
 
 /// A RAG service over a RagIndex, shipped by blue-green rollouts.
 // Each printcolumn repeats `type_`; clippy mistakes that for a duplicated attribute.
@@ -52,6 +51,10 @@ pub struct RagPipelineSpec {
     /// Prompt overrides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<PromptSpec>,
+    /// How the runtime serves HTTP: API keys, rate limit, timeouts, body size. The runtime's
+    /// defaults (no auth, no rate limit) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerSpec>,
     /// Horizontal autoscaling of the active colour; fixed `runtime.replicas` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<AutoscalingSpec>,
@@ -68,62 +71,6 @@ pub struct IndexRef {
     /// Name of the RagIndex.
     #[schemars(length(min = 1))]
     pub name: String,
-}
-
-#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimeSpec {
-    /// Container image of rag-runtime.
-    #[serde(default = "default_image")]
-    #[schemars(length(min = 1))]
-    pub image: String,
-    /// Pods per colour when autoscaling is off.
-    #[serde(default = "default_replicas")]
-    #[schemars(range(min = 0, max = 1000))]
-    pub replicas: i32,
-    /// CPU and memory requests and limits of the runtime container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
-    /// Extra environment variables of the runtime container.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<EnvVar>,
-    /// Scheduling overrides of the runtime pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<PodTemplateOverrides>,
-}
-
-impl Default for RuntimeSpec {
-    fn default() -> Self {
-        Self {
-            image: default_image(),
-            replicas: default_replicas(),
-            resources: None,
-            env: vec![],
-            pod_template: None,
-        }
-    }
-}
-
-fn default_image() -> String {
-    "ghcr.io/ragops/rag-runtime:0.1.0".into()
-}
-
-fn default_replicas() -> i32 {
-    2
-}
-
-#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct PodTemplateOverrides {
-    /// Node labels the pods must match.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub node_selector: BTreeMap<String, String>,
-    /// Taints the pods tolerate.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tolerations: Vec<Toleration>,
-    /// Node and pod affinity of the pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub affinity: Option<Affinity>,
 }
 
 /// Who writes the answer.
@@ -208,8 +155,13 @@ pub struct AutoscalingSpec {
     /// Most pods of the active colour.
     #[schemars(range(min = 1))]
     pub max_replicas: i32,
-    /// Average CPU utilisation (percent of requests) to aim for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Average CPU utilisation (percent of requests) to aim for; 80 when no target is set.
+    // Kubernetes API conventions keep acronyms in capitals.
+    #[serde(
+        default,
+        rename = "targetCPUUtilization",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization: Option<i32>,
     /// Average in-flight requests per pod to aim for (needs a custom metrics adapter).
@@ -381,7 +333,11 @@ pub struct SmokeQuery {
     #[schemars(length(min = 1))]
     pub query: String,
     /// Document ids that must be among the top K sources.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "expectSourceIDs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub expect_source_ids: Vec<String>,
     /// The best source must score at least this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
