@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use rag_runtime::config::{
     self as rc, ChunkingConfig, Collection, EmbeddedConfig, EmbeddingConfig, LlmConfig,
-    PromptConfig, QdrantConfig, RetrievalConfig, RuntimeConfig, ServerConfig, VectorStoreConfig,
+    PromptConfig, QdrantConfig, RateLimitConfig, RetrievalConfig, RuntimeConfig, ServerConfig,
+    VectorStoreConfig,
 };
 use sha2::{Digest, Sha256};
 
@@ -38,10 +39,7 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
     };
     let embedding = &index.embedding;
     RuntimeConfig {
-        server: ServerConfig {
-            listen: format!("0.0.0.0:{RUNTIME_PORT}"),
-            ..ServerConfig::default()
-        },
+        server: server_config(v),
         vector_store,
         collection: Collection(collection),
         distance: match index.distance {
@@ -96,6 +94,25 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
     }
 }
 
+/// The runtime's HTTP settings from `spec.server`; the schema's defaults when it is absent.
+/// (API keys are not here: they reach the pods as a mounted Secret.)
+pub(super) fn server_config(v: &Validated) -> ServerConfig {
+    let server = v.pipeline.spec.server.clone().unwrap_or_default();
+    let positive = |n: i32| u32::try_from(n.max(1)).unwrap_or(1);
+    ServerConfig {
+        listen: format!("0.0.0.0:{RUNTIME_PORT}"),
+        max_body_bytes: usize::try_from(server.max_body_bytes)
+            .unwrap_or(ServerConfig::default().max_body_bytes),
+        request_timeout_seconds: u64::from(positive(server.timeouts.request_seconds)),
+        rate_limit: server.rate_limit.map(|r| RateLimitConfig {
+            requests_per_second: positive(r.requests_per_second),
+            burst: positive(r.burst.unwrap_or(r.requests_per_second)),
+        }),
+        shutdown_grace_seconds: u64::try_from(server.timeouts.shutdown_grace_seconds).unwrap_or(0),
+        cors: false,
+    }
+}
+
 /// Key of a config version in the ConfigMap: `config-<hash>.yaml`.
 pub fn config_key(yaml: &str) -> String {
     let digest = Sha256::digest(yaml.as_bytes());
@@ -134,6 +151,61 @@ mod tests {
         assert_eq!(config.server.listen, "0.0.0.0:8080");
         // The YAML the pods read parses back to the same config.
         assert_eq!(RuntimeConfig::from_yaml(&config.to_yaml()).unwrap(), config);
+    }
+
+    #[test]
+    fn server_settings_come_from_the_spec_with_the_runtimes_defaults() {
+        let runtime_defaults = ServerConfig {
+            listen: "0.0.0.0:8080".into(),
+            ..ServerConfig::default()
+        };
+        let cases = [
+            ("", runtime_defaults.clone()),
+            // The schema's defaults are the runtime's own.
+            ("  server: {}\n", runtime_defaults.clone()),
+            (
+                "  server: { rateLimit: { requestsPerSecond: 20, burst: 40 }, maxBodyBytes: 1048576 }\n",
+                ServerConfig {
+                    rate_limit: Some(RateLimitConfig {
+                        requests_per_second: 20,
+                        burst: 40,
+                    }),
+                    max_body_bytes: 1_048_576,
+                    ..runtime_defaults.clone()
+                },
+            ),
+            (
+                "  server: { rateLimit: { requestsPerSecond: 5 } }\n",
+                ServerConfig {
+                    rate_limit: Some(RateLimitConfig {
+                        requests_per_second: 5,
+                        burst: 5,
+                    }),
+                    ..runtime_defaults.clone()
+                },
+            ),
+            (
+                "  server: { timeouts: { requestSeconds: 30, shutdownGraceSeconds: 10 } }\n",
+                ServerConfig {
+                    request_timeout_seconds: 30,
+                    shutdown_grace_seconds: 10,
+                    ..runtime_defaults.clone()
+                },
+            ),
+            (
+                "  server: { apiKeysSecretRef: { name: keys } }\n",
+                runtime_defaults.clone(),
+            ),
+        ];
+        for (server, expected) in cases {
+            let config = runtime_config(&validated_with(&format!("{PIPELINE}{server}"), INDEX));
+            assert_eq!(config.server, expected, "{server}");
+            config.validate().unwrap();
+            let yaml = config.to_yaml();
+            assert_eq!(RuntimeConfig::from_yaml(&yaml).unwrap(), config);
+            // Tokens reach the pods as a mounted file, never through the ConfigMap.
+            assert!(!yaml.contains("keys"), "{yaml}");
+        }
     }
 
     #[test]

@@ -1,4 +1,11 @@
 //! The runtime Deployments `<name>-blue` and `<name>-green`, and the revision of their pods.
+//!
+//! The pod template is put together here from its parts: the environment (`env`), the probes
+//! (`probes`) and the volumes with their mounts (`volumes`).
+
+mod env;
+mod probes;
+mod volumes;
 
 use std::collections::BTreeMap;
 
@@ -6,77 +13,82 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec,
+    SeccompProfile, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use rag_runtime::config::{EMBEDDING_API_KEY_ENV, LLM_API_KEY_ENV, QDRANT_API_KEY_ENV};
 use sha2::{Digest, Sha256};
 
-use super::config::DATA_DIR;
-use super::{
-    COLOR_LABEL, CONFIG_DIR, REVISION_LABEL, RUNTIME_PORT, Validated, config_map_name,
-    deployment_name,
-};
-use crate::api::{Color, SecretKeyRef};
+use super::config::{DATA_DIR, server_config};
+use super::{COLOR_LABEL, CONFIG_DIR, REVISION_LABEL, RUNTIME_PORT, Validated, deployment_name};
+use crate::api::{Color, PodTemplateOverrides, RESERVED_LABEL_PREFIXES};
+
+/// Seconds the kubelet waits beyond the runtime's own drain before it kills the container.
+const GRACE_MARGIN_SECONDS: i64 = 5;
 
 /// The pod template of the desired revision, before it is labelled with its colour and revision.
 /// `config_key` is the ConfigMap key of the config it runs with.
 pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
     let runtime = &v.pipeline.spec.runtime;
-    let config_path = format!("{CONFIG_DIR}/config.yaml");
-    let probe = |path: &str| Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.into()),
-            port: IntOrString::String("http".into()),
-            ..HTTPGetAction::default()
+    // Destructured without `..`: a new pod-level knob does not compile until it is wired here.
+    let PodTemplateOverrides {
+        labels,
+        annotations,
+        service_account_name,
+        image_pull_secrets,
+        node_selector,
+        tolerations,
+        affinity,
+    } = runtime.pod_template.clone().unwrap_or_default();
+    let mut pod_labels: BTreeMap<String, String> = labels
+        .into_iter()
+        .filter(|(k, _)| !RESERVED_LABEL_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .collect();
+    pod_labels.extend(v.labels());
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: Some(annotations).filter(|a| !a.is_empty()),
+            ..ObjectMeta::default()
         }),
-        period_seconds: Some(5),
-        ..Probe::default()
-    };
-    let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        // The API server drops `readOnly: false`; sending it would look like a change every time.
-        read_only: read_only.then_some(true),
-        ..VolumeMount::default()
-    };
-    let container = Container {
-        name: "runtime".into(),
+        spec: Some(PodSpec {
+            init_containers: embedded_ingest(v),
+            containers: vec![runtime_container(v)],
+            volumes: Some(volumes::volumes(v, config_key)),
+            security_context: Some(pod_security_context()),
+            termination_grace_period_seconds: Some(termination_grace_period_seconds(v)),
+            automount_service_account_token: Some(false),
+            service_account_name,
+            image_pull_secrets: non_empty(image_pull_secrets),
+            node_selector: Some(node_selector).filter(|m| !m.is_empty()),
+            tolerations: non_empty(tolerations),
+            affinity,
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// The runtime drains in-flight requests on SIGTERM for `shutdownGraceSeconds`; the pod gets a
+/// little longer, so the drain is never cut short by a kill.
+fn termination_grace_period_seconds(v: &Validated) -> i64 {
+    let drain = i64::try_from(server_config(v).shutdown_grace_seconds).unwrap_or(i64::MAX / 2);
+    drain + GRACE_MARGIN_SECONDS
+}
+
+fn config_path() -> String {
+    format!("{CONFIG_DIR}/{}", volumes::CONFIG_FILE)
+}
+
+/// What the runtime and the ingest init container share: image, resources, environment from
+/// ConfigMaps and Secrets, the config and scratch volumes, and the locked-down security context.
+fn base_container(v: &Validated) -> Container {
+    let runtime = &v.pipeline.spec.runtime;
+    Container {
         image: Some(runtime.image.clone()),
-        args: Some(
-            [
-                "serve",
-                "--config",
-                &config_path,
-                "--listen",
-                &format!("0.0.0.0:{RUNTIME_PORT}"),
-                "--data-dir",
-                DATA_DIR,
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
-            container_port: RUNTIME_PORT,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
-        env: Some(env(v)).filter(|e| !e.is_empty()),
+        env_from: non_empty(runtime.env_from.clone()),
         resources: runtime.resources.clone(),
-        readiness_probe: Some(probe("/readyz")),
-        liveness_probe: Some(Probe {
-            failure_threshold: Some(6),
-            ..probe("/healthz")
-        }),
-        volume_mounts: Some(vec![
-            mount("config", CONFIG_DIR, true),
-            mount("data", DATA_DIR, false),
-            mount("tmp", "/tmp", false),
-        ]),
+        volume_mounts: Some(volumes::shared_mounts()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -88,158 +100,81 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
             ..SecurityContext::default()
         }),
         ..Container::default()
-    };
-    let empty_dir = |name: &str| Volume {
-        name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
-    };
-    let (init_containers, source_volumes) = embedded_ingest(v, &container, &config_path);
-    let overrides = runtime.pod_template.clone().unwrap_or_default();
-    PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(v.labels()),
-            ..ObjectMeta::default()
-        }),
-        spec: Some(PodSpec {
-            init_containers,
-            containers: vec![container],
-            volumes: Some(
-                [
-                    Volume {
-                        name: "config".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: config_map_name(&v.name()),
-                            items: Some(vec![KeyToPath {
-                                key: config_key.into(),
-                                path: "config.yaml".into(),
-                                mode: None,
-                            }]),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    },
-                    empty_dir("data"),
-                    empty_dir("tmp"),
-                ]
-                .into_iter()
-                .chain(source_volumes)
-                .collect(),
-            ),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(65532),
-                run_as_group: Some(65532),
-                fs_group: Some(65532),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    ..SeccompProfile::default()
-                }),
-                ..PodSecurityContext::default()
-            }),
-            // The runtime drains in-flight requests on SIGTERM within its own grace period.
-            termination_grace_period_seconds: Some(30),
-            automount_service_account_token: Some(false),
-            node_selector: Some(overrides.node_selector).filter(|m| !m.is_empty()),
-            tolerations: Some(overrides.tolerations).filter(|t| !t.is_empty()),
-            affinity: overrides.affinity,
-            ..PodSpec::default()
-        }),
+    }
+}
+
+fn runtime_container(v: &Validated) -> Container {
+    let base = base_container(v);
+    let probes = probes::probes(v.pipeline.spec.runtime.probes.as_ref());
+    let mut mounts = base.volume_mounts.clone().unwrap_or_default();
+    mounts.extend(volumes::api_keys_mount(v));
+    let args = [
+        "serve",
+        "--config",
+        &config_path(),
+        "--listen",
+        &format!("0.0.0.0:{RUNTIME_PORT}"),
+        "--data-dir",
+        DATA_DIR,
+    ];
+    Container {
+        name: "runtime".into(),
+        args: Some(args.map(String::from).to_vec()),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: RUNTIME_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: non_empty(env::runtime(v)),
+        startup_probe: Some(probes.startup),
+        readiness_probe: Some(probes.readiness),
+        liveness_probe: Some(probes.liveness),
+        volume_mounts: Some(mounts),
+        ..base
     }
 }
 
 /// With the embedded store every pod holds its own copy of the index: an init container ingests the
 /// RagIndex's ConfigMap sources into the pod's data volume before the runtime starts.
-fn embedded_ingest(
-    v: &Validated,
-    runtime: &Container,
-    config_path: &str,
-) -> (Option<Vec<Container>>, Vec<Volume>) {
-    let index = &v.index.spec;
-    let config_maps: Vec<&str> = index
-        .sources
-        .iter()
-        .filter_map(|s| s.config_map.as_ref())
-        .map(|c| c.name.as_str())
-        .collect();
-    if index.vector_store.embedded.is_none() || config_maps.is_empty() {
-        return (None, vec![]);
+fn embedded_ingest(v: &Validated) -> Option<Vec<Container>> {
+    let sources = volumes::embedded_sources(v);
+    if sources.is_empty() {
+        return None;
     }
-    let volume = |name: &str| format!("source-{name}");
-    let dir = |name: &str| format!("/sources/{name}");
-    let mut args = ["ingest", "--config", config_path, "--data-dir", DATA_DIR]
+    let base = base_container(v);
+    let mut args = ["ingest", "--config", &config_path(), "--data-dir", DATA_DIR]
         .map(String::from)
         .to_vec();
-    args.extend(config_maps.iter().map(|n| dir(n)));
-    let mut mounts = runtime.volume_mounts.clone().unwrap_or_default();
-    mounts.extend(config_maps.iter().map(|n| VolumeMount {
-        name: volume(n),
-        mount_path: dir(n),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    }));
-    let init = Container {
+    args.extend(sources.iter().map(|n| volumes::source_dir(n)));
+    let mut mounts = base.volume_mounts.clone().unwrap_or_default();
+    mounts.extend(volumes::source_mounts(&sources));
+    Some(vec![Container {
         name: "ingest".into(),
         args: Some(args),
+        env: non_empty(env::ingest(v)),
         volume_mounts: Some(mounts),
-        ports: None,
-        readiness_probe: None,
-        liveness_probe: None,
-        ..runtime.clone()
-    };
-    let volumes = config_maps
-        .iter()
-        .map(|n| Volume {
-            name: volume(n),
-            config_map: Some(ConfigMapVolumeSource {
-                name: (*n).into(),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..Volume::default()
-        })
-        .collect();
-    (Some(vec![init]), volumes)
+        ..base
+    }])
 }
 
-/// Secrets as environment variables (never in the config), then the user's own variables.
-fn env(v: &Validated) -> Vec<EnvVar> {
-    let from_secret = |name: &str, r: &SecretKeyRef| EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: r.name.clone(),
-                key: r.key.clone(),
-                optional: None,
-            }),
-            ..EnvVarSource::default()
+fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(65532),
+        run_as_group: Some(65532),
+        fs_group: Some(65532),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
         }),
-        ..EnvVar::default()
-    };
-    let index = &v.index.spec;
-    let secrets = [
-        (
-            EMBEDDING_API_KEY_ENV,
-            index.embedding.api_key_secret_ref.as_ref(),
-        ),
-        (
-            LLM_API_KEY_ENV,
-            v.pipeline.spec.llm.api_key_secret_ref.as_ref(),
-        ),
-        (
-            QDRANT_API_KEY_ENV,
-            index
-                .vector_store
-                .qdrant
-                .as_ref()
-                .and_then(|q| q.api_key_secret_ref.as_ref()),
-        ),
-    ];
-    let mut env: Vec<EnvVar> = secrets
-        .into_iter()
-        .filter_map(|(n, r)| r.map(|r| from_secret(n, r)))
-        .collect();
-    env.extend(v.pipeline.spec.runtime.env.iter().cloned());
-    env
+        ..PodSecurityContext::default()
+    }
+}
+
+/// The API server drops empty lists; sending one would look like a change every time.
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    Some(items).filter(|i| !i.is_empty())
 }
 
 /// Revision of a pod template: a short hash of everything that reaches the pods.
