@@ -25,9 +25,11 @@ pub fn urls_in(text: &str) -> String {
         let end = rest[at..]
             .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '<' | '>'))
             .map_or(rest.len(), |i| at + i);
+        // Punctuation closing a sentence or a `url: reason` is not part of the URL.
+        let found = rest[before.len()..end].trim_end_matches([':', ',', '.', ';']);
         out.push_str(before);
-        out.push_str(&url(&rest[before.len()..end]));
-        rest = &rest[end..];
+        out.push_str(&url(found));
+        rest = &rest[before.len() + found.len()..];
     }
     out.push_str(rest);
     out
@@ -76,6 +78,10 @@ mod tests {
             "error sending request for url (http://h:1/v1): refused"
         );
         assert_eq!(urls_in("no url here"), "no url here");
+        assert_eq!(
+            urls_in("connect to http://u:p@h:1/?k=s: refused."),
+            "connect to http://h:1: refused."
+        );
         assert_eq!(
             urls_in("a http://x/?k=s b https://y"),
             "a http://x b https://y"

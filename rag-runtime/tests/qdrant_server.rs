@@ -153,3 +153,14 @@ async fn an_http_port_is_named_in_the_error() {
     let err = store.ready().await.unwrap_err().to_string();
     assert!(err.contains("must name Qdrant's gRPC port (6334"), "{err}");
 }
+
+#[tokio::test]
+async fn store_errors_show_the_url_without_credentials() {
+    let url = "http://user:secret@127.0.0.1:1/?api-key=secret".to_string();
+    let store = QdrantStore::connect(&QdrantConfig { url }, "any", Default::default()).unwrap();
+    let err = store.ready().await.unwrap_err().to_string();
+    assert!(
+        err.contains("127.0.0.1:1") && !err.contains("secret"),
+        "{err}"
+    );
+}

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::config::{Distance, QDRANT_API_KEY_ENV, QdrantConfig};
 use crate::error::{Error, Result};
+use crate::redact;
 
 /// Speaking gRPC to Qdrant's REST port fails deep inside HTTP/2 framing; this says what to change.
 const HTTP_PORT_HINT: &str =
@@ -33,8 +34,9 @@ const NOT_GRPC: [&str; 3] = [
 ];
 
 /// A client error as a store error, led by [`HTTP_PORT_HINT`] when it is one of [`NOT_GRPC`].
+/// The client's errors name the url, so they are redacted like every logged or served URL.
 fn store_error(err: QdrantError) -> Error {
-    let text = err.to_string();
+    let text = redact::urls_in(&err.to_string());
     let lower = text.to_ascii_lowercase();
     if NOT_GRPC.iter().any(|p| lower.contains(p)) {
         return Error::Store(format!("{HTTP_PORT_HINT} ({text})"));
