@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -47,7 +47,7 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let name = v.name();
     let rendered = Rendered::new(&v);
     let observed = Snapshot::from_stores(&ctx.stores, &ns, &name);
-    let decision = decide(p, ctx, &rendered, &observed, now).await;
+    let decision = decide(p, ctx, &rendered, &observed, now).await?;
     let Some(sources) = sources(ctx, &v, &observed).await? else {
         return Ok(Action::requeue(STALE_RECHECK));
     };
@@ -104,7 +104,7 @@ async fn decide(
     rendered: &Rendered,
     observed: &Snapshot,
     now: Timestamp,
-) -> Decision {
+) -> Result<Decision, Error> {
     let spec = &p.spec;
     let state = status::rollout_state(p.status.as_ref());
     let colours = observed.observed();
@@ -137,21 +137,57 @@ async fn decide(
         ..input
     });
     let CutoverStep::HealthCheck { color, smoke } = decision.step else {
-        return decision;
+        return Ok(decision);
     };
-    let pods = observe::serving_addrs(&observed.pods, color, &rendered.revision);
+    // The revision rolling out: the spec's, or the one a rollback brings back.
+    let revision = decision
+        .state
+        .target
+        .as_ref()
+        .map_or(rendered.revision.as_str(), |(_, r)| r);
+    let pods = observe::serving_addrs(&observed.pods, color, revision);
+    let token = gate_token(p, ctx).await?;
     let request = CheckRequest {
         pods: &pods,
         health: &spec.rollout.health_check,
         smoke: smoke.then_some((spec.rollout.smoke_queries.as_slice(), spec.retrieval.top_k)),
-        bearer: None,
+        bearer: token.as_deref(),
     };
     let outcome = ctx.health.check(request).await;
     info!(?color, ?outcome, "health check");
-    rollout::decide(RolloutInput {
+    Ok(rollout::decide(RolloutInput {
         probe: Some(outcome),
         ..input
-    })
+    }))
+}
+
+/// A token the runtime accepts, when it requires one: the first line of the pipeline's API keys
+/// Secret. Read when needed, so the caches never hold a Secret value.
+async fn gate_token(p: &RagPipeline, ctx: &Context) -> Result<Option<String>, Error> {
+    let Some(r) = p
+        .spec
+        .server
+        .as_ref()
+        .and_then(|s| s.api_keys_secret_ref.as_ref())
+    else {
+        return Ok(None);
+    };
+    let api: Api<Secret> = Api::namespaced(
+        ctx.shared.client.clone(),
+        &p.namespace().unwrap_or_default(),
+    );
+    let secret = api.get(&r.name).await.map_err(|source| Error::Read {
+        what: format!("Secret {}", r.name),
+        source,
+    })?;
+    let value = secret.data.as_ref().and_then(|d| d.get(&r.key));
+    let text = value.map(|v| String::from_utf8_lossy(&v.0).into_owned());
+    Ok(text.and_then(|t| {
+        t.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(String::from)
+    }))
 }
 
 /// The source snapshots the pods mount: those the caches hold, and copies of the sources made
