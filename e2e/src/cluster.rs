@@ -127,6 +127,11 @@ impl Cluster {
     pub fn logs_dir(&self) -> PathBuf {
         self.state_dir.join("logs")
     }
+
+    /// Per-pod directories of [`crate::SpecRunner`] (volumes, termination messages).
+    pub fn pods_dir(&self) -> PathBuf {
+        self.state_dir.join("pods")
+    }
 }
 
 /// The rustls crypto provider must be chosen once per process (two backends are compiled in).

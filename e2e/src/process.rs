@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,14 @@ impl ChildProcess {
     /// Still running (not exited)?
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// The exit status once the process has exited (reaped), None while it runs.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        match self.child.as_mut() {
+            Some(child) => Ok(child.try_wait()?),
+            None => bail!("{} was already stopped", self.name),
+        }
     }
 
     /// Fails with the log tail if the process has exited.
@@ -142,6 +150,17 @@ pub fn operator_binary() -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// `RAGOPS_RUNTIME_BIN`, else `<target dir>/debug/rag-runtime` (`CARGO_TARGET_DIR` respected).
+pub fn runtime_binary() -> PathBuf {
+    match std::env::var_os("RAGOPS_RUNTIME_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"))
+            .join("debug/rag-runtime"),
+    }
 }
 
 /// Starts the operator watching `namespace`, authenticated as [`crate::OPERATOR_USER`]

@@ -1,11 +1,12 @@
 //! Blue-green rollouts against the real control plane: first deploy, update, failed health check,
-//! manual promotion. The operator's health probes reach HTTP servers on the KWOK pod IPs.
+//! manual promotion. The operator's health probes reach HTTP servers on the KWOK pod IPs: for the
+//! sample, the pods' own specs run by the spec runner; elsewhere, fake health servers.
 
 mod common;
 
 use anyhow::Result;
 use common::{TrafficGuard, World, fast_rollout, merge, new_revision};
-use e2e::{real_runtime, wait_for, write_documents};
+use e2e::{spec_runtime, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -15,13 +16,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes() -> Result<()> {
-    let scratch = std::env::temp_dir().join(format!("ragops-e2e-sample-{}", std::process::id()));
-    write_documents(
-        &common::read_sample("handbook-docs.yaml")?,
-        &scratch.join("docs"),
-    )?;
-    let pods = real_runtime(&scratch.join("docs"), &scratch.join("data"), None);
-    let world = World::with_pods("sample", pods).await?;
+    // Each pod runs what the operator wrote: the ingest init container over the mounted
+    // `handbook-docs` ConfigMap, then `rag-runtime serve` with the rendered config.
+    let world = World::with_pods("sample", spec_runtime(None)).await?;
     let guard = TrafficGuard::start(&world, "handbook");
 
     // The sample as it is, but a short scale-down delay.
@@ -113,6 +110,16 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
 
     // The smoke query ran against a real runtime: it ranked rollouts.md in its top K.
     world.wait_event("handbook", "HealthCheckPassed").await?;
+    // Every pod serves the documents its init container ingested from the ConfigMap.
+    for pod in world.pods.serving() {
+        let ids = query_sources(pod.addr, "What does autoscaling do?").await?;
+        assert!(
+            ids.iter().any(|id| id == "autoscaling.md"),
+            "{}: {ids:?}",
+            pod.name
+        );
+    }
+    assert_eq!(world.pods.errors(), Vec::<String>::new());
 
     // A change rolls out on green; traffic moves only once green is up and verified.
     let blue_revision = status.active_revision.clone();
@@ -150,8 +157,26 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
     }
     assert_eq!(guard.switches(), ["blue", "green"]);
     assert_eq!(guard.violations(), Vec::<String>::new());
-    let _ = std::fs::remove_dir_all(&scratch);
+    assert_eq!(world.pods.errors(), Vec::<String>::new());
     Ok(())
+}
+
+/// The document ids a runtime cites for `query`.
+async fn query_sources(addr: std::net::SocketAddr, query: &str) -> Result<Vec<String>> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/query"))
+        .json(&json!({ "query": query, "topK": 3 }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(answer["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["documentId"].as_str().map(String::from))
+        .collect())
 }
 
 #[tokio::test]

@@ -1,14 +1,14 @@
 //! `make run`: the whole product on this machine. Against the local control plane (`make
 //! cluster-up`), it installs the CRDs, applies the samples from `config/samples/` in namespace
-//! `ragops-local`, runs the operator binary, stands the real rag-runtime up on the pod IPs KWOK
-//! assigns, waits for the pipeline to become Ready and asks it a question. Then it keeps
-//! everything running until Ctrl-C, for `kubectl` and `curl`.
+//! `ragops-local`, runs the operator binary, runs each pod's spec (the ingest init container, then
+//! the real rag-runtime) on the pod IPs KWOK assigns, waits for the pipeline to become Ready and
+//! asks it a question. Then it keeps everything running until Ctrl-C, for `kubectl` and `curl`.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use e2e::{Cluster, PodServers, real_runtime, start_operator, wait_for, write_documents};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use e2e::{Cluster, PodServers, spec_runtime, start_operator, wait_for};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DynamicObject;
@@ -45,19 +45,10 @@ async fn main() -> Result<()> {
         .patch(NAMESPACE, &apply, &Patch::Apply(&ns))
         .await?;
 
-    // The runtimes read the sample documents the way the ingest init container would.
-    let docs: ConfigMap = serde_yaml::from_str(&std::fs::read_to_string(
-        root.join("config/samples/handbook-docs.yaml"),
-    )?)?;
-    let scratch = std::env::temp_dir().join(format!("ragops-local-{}", std::process::id()));
-    write_documents(&docs, &scratch.join("docs"))?;
+    // Each pod runs the spec the operator wrote: its init container ingests the `handbook-docs`
+    // ConfigMap it mounts, then the runtime serves with the config the operator rendered.
     let selector = Some("ragops.io/pipeline=handbook".to_string());
-    let pods = PodServers::start(
-        &cluster,
-        NAMESPACE,
-        real_runtime(&scratch.join("docs"), &scratch.join("data"), selector),
-    )
-    .await?;
+    let pods = PodServers::start(&cluster, NAMESPACE, spec_runtime(selector)).await?;
     let operator = start_operator(
         &cluster,
         NAMESPACE,
@@ -145,6 +136,5 @@ async fn main() -> Result<()> {
     );
     tokio::signal::ctrl_c().await?;
     drop((operator, pods));
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }

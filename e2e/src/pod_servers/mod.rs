@@ -2,29 +2,31 @@
 //!
 //! KWOK pods have no containers. [`PodServers`] watches the Pods of a namespace and, for every
 //! Running pod with an IP, serves on `<podIP>:<port>`: by default a tiny axum server answering
-//! `/healthz` and `/readyz` with a status the test controls, or any command per pod (e.g. the real
-//! `rag-runtime serve --listen <ip>:<port>`). The server stops when the pod stops or goes away.
+//! `/healthz` and `/readyz` with a status the test controls, any command per pod, or the pod's own
+//! spec run by [`SpecRunner`] (init containers, volumes, environment: what the operator wrote).
+//! The server stops when the pod stops or goes away.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
+use anyhow::Result;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
-use crate::process::ChildProcess;
+use crate::pod_runner::{self, PodRun, SpecRunner, Termination};
 use crate::wait::wait_for;
+use backends::{serve_command, serve_fake};
+
+mod backends;
 
 /// What serves on a pod's IP.
 #[derive(Clone)]
@@ -34,11 +36,16 @@ pub enum PodBackend {
     Fake,
     /// One process per pod, built from the pod's coordinates; killed when the pod goes away.
     Command(Arc<dyn Fn(&ServedPod) -> Command + Send + Sync>),
+    /// The pod's own spec, run as local processes (see [`SpecRunner`]). A pod is served on its
+    /// container's first port. Pods with `restartPolicy: Never` or `OnFailure` run to completion
+    /// (see [`PodServers::finished`]) and are never "serving".
+    Spec(SpecRunner),
 }
 
 #[derive(Clone)]
 pub struct PodServersOptions {
-    /// Port to serve on at each pod IP (8080 by default).
+    /// Port to serve on at each pod IP (8080 by default; with [`PodBackend::Spec`], for pods
+    /// whose container declares no port).
     pub port: u16,
     /// Only pods matching this label selector, e.g. `app=demo`.
     pub label_selector: Option<String>,
@@ -65,12 +72,32 @@ pub struct ServedPod {
     pub addr: SocketAddr,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     status: AtomicU16,
     per_pod: Mutex<HashMap<String, u16>>,
     requests: AtomicU64,
     servers: Mutex<HashMap<String, Server>>,
     errors: Mutex<Vec<String>>,
+    /// How each pod's container ended, by pod name.
+    finished: Mutex<HashMap<String, Termination>>,
+}
+
+impl Shared {
+    pub(crate) fn error(&self, message: String) {
+        self.errors.lock().unwrap().push(message);
+    }
+
+    pub(crate) fn finish(&self, pod: &str, ended: Termination) {
+        self.finished.lock().unwrap().insert(pod.to_string(), ended);
+    }
+}
+
+/// What the watch task needs to start a pod's server.
+struct Ctx {
+    options: PodServersOptions,
+    client: Client,
+    logs_dir: PathBuf,
+    pods_dir: PathBuf,
 }
 
 struct Server {
@@ -81,7 +108,7 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Aborting drops the listener (fake) or the ChildProcess (command), which kills it.
+        // Aborting drops the listener (fake) or the ChildProcess (command, spec), which kills it.
         self.task.abort();
     }
 }
@@ -105,20 +132,26 @@ impl PodServers {
             requests: AtomicU64::new(0),
             servers: Mutex::default(),
             errors: Mutex::default(),
+            finished: Mutex::default(),
         });
-        let pods: Api<Pod> = Api::namespaced(client, namespace);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let mut config = watcher::Config::default();
         if let Some(sel) = &options.label_selector {
             config = config.labels(sel);
         }
-        let logs_dir = cluster.logs_dir();
+        let ctx = Ctx {
+            options,
+            client,
+            logs_dir: cluster.logs_dir(),
+            pods_dir: cluster.pods_dir(),
+        };
         let s = shared.clone();
         let watch = tokio::spawn(async move {
             let mut events = watcher(pods, config).default_backoff().boxed();
             while let Some(ev) = events.next().await {
                 match ev {
                     Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
-                        reconcile_pod(&s, &options, &logs_dir, &pod)
+                        reconcile_pod(&s, &ctx, &pod)
                     }
                     Ok(watcher::Event::Delete(pod)) => {
                         if let Some(uid) = pod.metadata.uid {
@@ -126,7 +159,7 @@ impl PodServers {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => s.errors.lock().unwrap().push(format!("pod watch: {e}")),
+                    Err(e) => s.error(format!("pod watch: {e}")),
                 }
             }
         });
@@ -180,9 +213,23 @@ impl PodServers {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// Errors so far (binding, starting commands, watching).
+    /// Errors so far (binding, starting commands, running pod specs, watching).
     pub fn errors(&self) -> Vec<String> {
         self.shared.errors.lock().unwrap().clone()
+    }
+
+    /// How pod `pod`'s container ended ([`PodBackend::Spec`]): its exit code and termination
+    /// message, or those of the init container that failed. None while it runs.
+    pub fn finished(&self, pod: &str) -> Option<Termination> {
+        self.shared.finished.lock().unwrap().get(pod).cloned()
+    }
+
+    /// Waits until pod `pod` has [`finished`](Self::finished).
+    pub async fn wait_finished(&self, pod: &str, timeout: Duration) -> Result<Termination> {
+        wait_for(&format!("pod {pod} to finish"), timeout, || async {
+            Ok(self.finished(pod))
+        })
+        .await
     }
 }
 
@@ -193,49 +240,44 @@ impl Drop for PodServers {
     }
 }
 
-fn reconcile_pod(
-    s: &Arc<Shared>,
-    options: &PodServersOptions,
-    logs_dir: &std::path::Path,
-    pod: &Pod,
-) {
+fn reconcile_pod(s: &Arc<Shared>, ctx: &Ctx, pod: &Pod) {
     let Some(uid) = pod.metadata.uid.clone() else {
         return;
     };
     let status = pod.status.as_ref();
-    let running = status.and_then(|st| st.phase.as_deref()) == Some("Running");
+    let phase = status.and_then(|st| st.phase.as_deref());
     let ip = status
         .and_then(|st| st.pod_ip.as_deref())
         .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let spec_backend = matches!(ctx.options.backend, PodBackend::Spec(_));
     let mut servers = s.servers.lock().unwrap();
-    let (Some(ip), true, None) = (ip, running, &pod.metadata.deletion_timestamp) else {
+    // KWOK marks a Job's pod Succeeded at once: a pod that runs to completion keeps running
+    // until its process ends or the pod is deleted.
+    let finishing = spec_backend
+        && matches!(phase, Some("Succeeded" | "Failed"))
+        && pod_runner::runs_to_completion(pod.spec.as_ref())
+        && servers.contains_key(&uid);
+    let wanted = phase == Some("Running") || finishing;
+    let (Some(ip), true, None) = (ip, wanted, &pod.metadata.deletion_timestamp) else {
         servers.remove(&uid);
         return;
     };
     if servers.contains_key(&uid) {
         return;
     }
+    let addr = match spec_backend {
+        true => pod_runner::pod_addr(pod, ip, ctx.options.port),
+        false => SocketAddr::new(ip, ctx.options.port),
+    };
     let served = ServedPod {
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         name: pod.metadata.name.clone().unwrap_or_default(),
         uid: uid.clone(),
         ip,
-        addr: SocketAddr::new(ip, options.port),
+        addr,
     };
     let listening = Arc::new(AtomicBool::new(false));
-    let task = match &options.backend {
-        PodBackend::Fake => tokio::spawn(serve_fake(s.clone(), served.clone(), listening.clone())),
-        PodBackend::Command(build) => {
-            let cmd = build(&served);
-            tokio::spawn(serve_command(
-                s.clone(),
-                served.clone(),
-                cmd,
-                logs_dir.to_path_buf(),
-                listening.clone(),
-            ))
-        }
-    };
+    let task = start_server(s, ctx, pod, &served, &listening);
     servers.insert(
         uid,
         Server {
@@ -246,90 +288,39 @@ fn reconcile_pod(
     );
 }
 
-async fn serve_fake(s: Arc<Shared>, pod: ServedPod, listening: Arc<AtomicBool>) {
-    // The IP may have belonged to a pod whose server is still shutting down: retry briefly.
-    let listener = match wait_for(
-        &format!("binding {}", pod.addr),
-        Duration::from_secs(10),
-        || async { Ok(tokio::net::TcpListener::bind(pod.addr).await.ok()) },
-    )
-    .await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            s.errors
-                .lock()
-                .unwrap()
-                .push(format!("{}: {e:#}", pod.name));
-            return;
+fn start_server(
+    s: &Arc<Shared>,
+    ctx: &Ctx,
+    pod: &Pod,
+    served: &ServedPod,
+    listening: &Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let (s, served, listening) = (s.clone(), served.clone(), listening.clone());
+    match &ctx.options.backend {
+        PodBackend::Fake => tokio::spawn(serve_fake(s, served, listening)),
+        PodBackend::Command(build) => {
+            let cmd = build(&served);
+            tokio::spawn(serve_command(
+                s,
+                served,
+                cmd,
+                ctx.logs_dir.clone(),
+                listening,
+            ))
         }
-    };
-    let app = axum::Router::new()
-        .route("/healthz", get(health))
-        .route("/readyz", get(health))
-        .with_state((s.clone(), pod.name.clone()));
-    listening.store(true, Ordering::SeqCst);
-    if let Err(e) = axum::serve(listener, app).await {
-        s.errors
-            .lock()
-            .unwrap()
-            .push(format!("{}: serve: {e}", pod.name));
+        PodBackend::Spec(runner) => {
+            // A new pod of this name starts afresh.
+            s.finished.lock().unwrap().remove(&served.name);
+            tokio::spawn(pod_runner::run(PodRun {
+                shared: s,
+                runner: runner.clone(),
+                client: ctx.client.clone(),
+                pod: pod.clone(),
+                served,
+                pods_dir: ctx.pods_dir.clone(),
+                logs_dir: ctx.logs_dir.clone(),
+                listening,
+            }))
+        }
     }
-}
-
-async fn health(State((s, pod)): State<(Arc<Shared>, String)>) -> (StatusCode, &'static str) {
-    s.requests.fetch_add(1, Ordering::SeqCst);
-    let code = s
-        .per_pod
-        .lock()
-        .unwrap()
-        .get(&pod)
-        .copied()
-        .unwrap_or_else(|| s.status.load(Ordering::SeqCst));
-    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        code,
-        if code.is_success() {
-            "ok\n"
-        } else {
-            "unhealthy\n"
-        },
-    )
-}
-
-async fn serve_command(
-    s: Arc<Shared>,
-    pod: ServedPod,
-    cmd: Command,
-    logs_dir: std::path::PathBuf,
-    listening: Arc<AtomicBool>,
-) {
-    let started = ChildProcess::spawn(&format!("pod-{}", pod.name), cmd, &logs_dir)
-        .with_context(|| format!("pod {}", pod.name));
-    let mut child = match started {
-        Ok(c) => c,
-        Err(e) => {
-            s.errors.lock().unwrap().push(format!("{e:#}"));
-            return;
-        }
-    };
-    let what = format!("{} listening on {}", pod.name, pod.addr);
-    let up = wait_for(&what, Duration::from_secs(60), || {
-        let alive = child.ensure_running();
-        async move {
-            alive?;
-            Ok(tokio::net::TcpStream::connect(pod.addr)
-                .await
-                .ok()
-                .map(|_| ()))
-        }
-    })
-    .await;
-    match up {
-        Ok(()) => listening.store(true, Ordering::SeqCst),
-        Err(e) => s.errors.lock().unwrap().push(format!("{e:#}")),
-    }
-    // Hold the child until this task is aborted (pod gone); dropping it kills the process.
-    std::future::pending::<()>().await;
-    drop(child);
 }
