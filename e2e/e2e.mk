@@ -3,6 +3,7 @@
 #   make e2e-bins      build/cache etcd, kube-*, kubectl, kwok (once per pinned version)
 #   make cluster-up    start the control plane; prints `export KUBECONFIG=...`
 #   make cluster-down  stop it (E2E_KEEP_LOGS=1 keeps logs and the audit log)
+#   make cluster-updown-loop  up/status/down E2E_UPDOWN_RUNS times in private state dirs
 #   make e2e           bins -> build -> cluster up -> cargo test -p e2e -> cluster down (always)
 
 E2E_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
@@ -14,10 +15,12 @@ E2E_NICE ?= nice -n 10
 E2E_KEEP_LOGS ?= 0
 # Extra arguments for the test binary, e.g. E2E_TEST_ARGS=e2e_cluster
 E2E_TEST_ARGS ?=
+# Iterations of cluster-updown-loop.
+E2E_UPDOWN_RUNS ?= 20
 
 export RAGOPS_E2E_STATE ?= $(abspath $(E2E_DIR)/..)/.e2e/cluster
 
-.PHONY: e2e-bins cluster-up cluster-down cluster-env e2e
+.PHONY: e2e-bins cluster-up cluster-down cluster-env cluster-updown-loop e2e
 
 e2e-bins:
 	$(E2E_NICE) $(E2E_HACK)/build-control-plane.sh
@@ -30,6 +33,10 @@ cluster-down:
 
 cluster-env:
 	@$(E2E_HACK)/cluster.sh env
+
+# Start/stop reliability: each run uses its own temp state dir, never the one above.
+cluster-updown-loop: e2e-bins
+	$(E2E_HACK)/updown-loop.sh $(E2E_UPDOWN_RUNS)
 
 # The whole workspace is built first (the tests start target/debug/rag-operator), so the
 # cluster is not kept waiting on the compiler. Teardown always runs (logs kept on failure),

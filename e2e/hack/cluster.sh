@@ -6,7 +6,8 @@
 #   cluster.sh down   stop every process it started; remove the state dir
 #                     (RAGOPS_E2E_KEEP_LOGS=1 keeps the logs and audit log)
 #   cluster.sh env    print the `export ...` lines of a running cluster
-#   cluster.sh status exit 0 when every component of the cluster is running
+#   cluster.sh status exit 0 when every component runs and its health endpoint answers 200;
+#                     otherwise name the ones that do not, and exit 1
 #
 # Progress goes to stderr, so `eval "$(cluster.sh up)"` works. Works without a terminal (make, CI).
 set -euo pipefail
@@ -33,15 +34,88 @@ cmd_env() {
   cat "${STATE}/env"
 }
 
+# One launch_* per component: pick its ports (new ones on every call, so a retry after a failed
+# bind moves elsewhere), start it and record its health endpoint.
+launch_etcd() {
+  new_port ETCD_PORT
+  new_port ETCD_PEER_PORT
+  # A failed attempt may have left a member with the old peer URL in the data dir.
+  rm -rf "${STATE}/etcd"
+  mkdir -m 700 "${STATE}/etcd"
+  start etcd "${BIN}/etcd" --name e2e --data-dir "${STATE}/etcd" \
+    --listen-client-urls "http://127.0.0.1:${ETCD_PORT}" --advertise-client-urls "http://127.0.0.1:${ETCD_PORT}" \
+    --listen-peer-urls "http://127.0.0.1:${ETCD_PEER_PORT}" --initial-advertise-peer-urls "http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-cluster "e2e=http://127.0.0.1:${ETCD_PEER_PORT}" --unsafe-no-fsync --log-level warn
+  set_health etcd "http://127.0.0.1:${ETCD_PORT}/health" -
+}
+
+launch_kube-apiserver() {
+  new_port API_PORT
+  SERVER="https://127.0.0.1:${API_PORT}"
+  write_kubeconfigs "${PKI_DIR}" "${SERVER}" "${KC_DIR}"
+  start kube-apiserver "${BIN}/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:${ETCD_PORT}" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
+    --tls-cert-file "${PKI_DIR}/apiserver.crt" --tls-private-key-file "${PKI_DIR}/apiserver.key" \
+    --client-ca-file "${PKI_DIR}/ca.crt" --authorization-mode RBAC \
+    --service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "${PKI_DIR}/sa.pub" --service-account-signing-key-file "${PKI_DIR}/sa.key" \
+    --allow-privileged=true \
+    --requestheader-client-ca-file "${PKI_DIR}/ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --audit-policy-file "${STATE}/audit-policy.yaml" --audit-log-path "${STATE}/audit.log" \
+    --audit-log-maxsize 0 --audit-log-format json
+  # /readyz is open to anonymous requests (system:public-info-viewer).
+  set_health kube-apiserver "${SERVER}/readyz" "${PKI_DIR}/ca.crt"
+}
+
+launch_kube-controller-manager() {
+  local kc="${KC_DIR}/kube-controller-manager.kubeconfig"
+  new_port KCM_PORT
+  start kube-controller-manager "${BIN}/kube-controller-manager" \
+    --kubeconfig "${kc}" --authentication-kubeconfig "${kc}" --authorization-kubeconfig "${kc}" \
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port "${KCM_PORT}" \
+    --service-account-private-key-file "${PKI_DIR}/sa.key" --root-ca-file "${PKI_DIR}/ca.crt" \
+    --cluster-signing-cert-file "${PKI_DIR}/ca.crt" --cluster-signing-key-file "${PKI_DIR}/ca.key" \
+    --use-service-account-credentials=false
+  # Self-signed serving cert made in memory; /healthz is in --authorization-always-allow-paths.
+  set_health kube-controller-manager "https://127.0.0.1:${KCM_PORT}/healthz" insecure
+}
+
+launch_kube-scheduler() {
+  local kc="${KC_DIR}/kube-scheduler.kubeconfig"
+  new_port SCHED_PORT
+  start kube-scheduler "${BIN}/kube-scheduler" \
+    --kubeconfig "${kc}" --authentication-kubeconfig "${kc}" --authorization-kubeconfig "${kc}" \
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port "${SCHED_PORT}"
+  set_health kube-scheduler "https://127.0.0.1:${SCHED_PORT}/healthz" insecure
+}
+
+launch_kwok() {
+  new_port KWOK_PORT
+  start kwok "${BIN}/kwok" --kubeconfig "${KC_DIR}/kwok.kubeconfig" \
+    --config "${BIN}/kwok-stages.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --node-ip 127.0.0.1 --node-lease-duration-seconds 40 \
+    --server-address "127.0.0.1:${KWOK_PORT}"
+  set_health kwok "http://127.0.0.1:${KWOK_PORT}/healthz" -
+}
+
 cmd_up() {
   local t0
   t0="$(date +%s)"
-  if [[ -f "${STATE}/env" ]] && all_running; then
+  if [[ -f "${STATE}/env" ]] && all_healthy; then
     log "already running (${STATE})"
     cmd_env
     return
   fi
   if [[ -d "${STATE}/pids" ]]; then
+    if [[ -f "${STATE}/env" ]]; then
+      log "the cluster at ${STATE} is not healthy; replacing it:"
+      health_report || true
+    fi
     stop_all
     remove_pod_routes
   fi
@@ -50,30 +124,24 @@ cmd_up() {
   done
   [[ -f "${BIN}/kwok-stages.yaml" ]] || die "missing ${BIN}/kwok-stages.yaml; run ${HACK_DIR}/build-control-plane.sh"
   command -v openssl >/dev/null || die "openssl is required"
+  command -v curl >/dev/null || log "curl not found; health checks use openssl s_client and bash /dev/tcp"
 
   rm -rf "${STATE}"
-  mkdir -p "${STATE}"/{pids,logs,pki,kubeconfig,etcd}
+  mkdir -p "${STATE}"/{pids,logs,pki,kubeconfig,health}
   STATE="$(cd "${STATE}" && pwd)"
+  PKI_DIR="${STATE}/pki"
+  KC_DIR="${STATE}/kubeconfig"
+  KUBECTL=("${BIN}/kubectl" --kubeconfig "${KC_DIR}/admin.kubeconfig")
+  local lo hi
+  read -r lo hi <<<"$(ephemeral_range)"
+  log "ports from ${PORT_FLOOR}-$((lo - 1)) and $((hi + 1))-65535 (ephemeral range ${lo}-${hi} avoided)"
 
-  local etcd_port etcd_peer api_port kcm_port sched_port kwok_port
-  etcd_port="$(free_port)"
-  etcd_peer="$(free_port "${etcd_port}")"
-  api_port="$(free_port "${etcd_port}" "${etcd_peer}")"
-  kcm_port="$(free_port "${etcd_port}" "${etcd_peer}" "${api_port}")"
-  sched_port="$(free_port "${etcd_port}" "${etcd_peer}" "${api_port}" "${kcm_port}")"
-  kwok_port="$(free_port "${etcd_port}" "${etcd_peer}" "${api_port}" "${kcm_port}" "${sched_port}")"
-  local server="https://127.0.0.1:${api_port}"
-  local pki="${STATE}/pki" kc="${STATE}/kubeconfig"
-  KUBECTL=("${BIN}/kubectl" --kubeconfig "${kc}/admin.kubeconfig")
-
-  generate_pki "${pki}" "${server}" "${kc}"
+  generate_pki "${PKI_DIR}"
   choose_pod_cidrs
   log "pki ready; pod CIDRs: ${POD_CIDRS[*]} (${POD_NET_MODE})"
 
-  start etcd "${BIN}/etcd" --name e2e --data-dir "${STATE}/etcd" \
-    --listen-client-urls "http://127.0.0.1:${etcd_port}" --advertise-client-urls "http://127.0.0.1:${etcd_port}" \
-    --listen-peer-urls "http://127.0.0.1:${etcd_peer}" --initial-advertise-peer-urls "http://127.0.0.1:${etcd_peer}" \
-    --initial-cluster "e2e=http://127.0.0.1:${etcd_peer}" --unsafe-no-fsync --log-level warn
+  launch_etcd
+  await_healthy etcd launch_etcd
 
   cat >"${STATE}/audit-policy.yaml" <<EOF
 apiVersion: audit.k8s.io/v1
@@ -82,43 +150,15 @@ omitStages: ["RequestReceived"]
 rules:
 - level: Metadata
 EOF
-  start kube-apiserver "${BIN}/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:${etcd_port}" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${api_port}" \
-    --tls-cert-file "${pki}/apiserver.crt" --tls-private-key-file "${pki}/apiserver.key" \
-    --client-ca-file "${pki}/ca.crt" --authorization-mode RBAC \
-    --service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "${pki}/sa.pub" --service-account-signing-key-file "${pki}/sa.key" \
-    --allow-privileged=true \
-    --requestheader-client-ca-file "${pki}/ca.crt" --requestheader-allowed-names front-proxy-client \
-    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
-    --requestheader-extra-headers-prefix X-Remote-Extra- \
-    --audit-policy-file "${STATE}/audit-policy.yaml" --audit-log-path "${STATE}/audit.log" \
-    --audit-log-maxsize 0 --audit-log-format json
+  launch_kube-apiserver
+  await_healthy kube-apiserver launch_kube-apiserver
 
-  wait_until "kube-apiserver /readyz" "${TIMEOUT}" "${KUBECTL[@]}" get --raw /readyz
-
-  start kube-controller-manager "${BIN}/kube-controller-manager" \
-    --kubeconfig "${kc}/kube-controller-manager.kubeconfig" \
-    --authentication-kubeconfig "${kc}/kube-controller-manager.kubeconfig" \
-    --authorization-kubeconfig "${kc}/kube-controller-manager.kubeconfig" \
-    --leader-elect=false --bind-address 127.0.0.1 --secure-port "${kcm_port}" \
-    --service-account-private-key-file "${pki}/sa.key" --root-ca-file "${pki}/ca.crt" \
-    --cluster-signing-cert-file "${pki}/ca.crt" --cluster-signing-key-file "${pki}/ca.key" \
-    --use-service-account-credentials=false
-
-  start kube-scheduler "${BIN}/kube-scheduler" \
-    --kubeconfig "${kc}/kube-scheduler.kubeconfig" \
-    --authentication-kubeconfig "${kc}/kube-scheduler.kubeconfig" \
-    --authorization-kubeconfig "${kc}/kube-scheduler.kubeconfig" \
-    --leader-elect=false --bind-address 127.0.0.1 --secure-port "${sched_port}"
-
-  start kwok "${BIN}/kwok" --kubeconfig "${kc}/kwok.kubeconfig" \
-    --config "${BIN}/kwok-stages.yaml" \
-    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --node-ip 127.0.0.1 --node-lease-duration-seconds 40 \
-    --server-address "127.0.0.1:${kwok_port}"
+  launch_kube-controller-manager
+  launch_kube-scheduler
+  launch_kwok
+  await_healthy kube-controller-manager launch_kube-controller-manager
+  await_healthy kube-scheduler launch_kube-scheduler
+  await_healthy kwok launch_kwok
 
   create_nodes
   wait_until "fake nodes Ready" "${TIMEOUT}" "${KUBECTL[@]}" wait --for=condition=Ready node \
@@ -127,16 +167,35 @@ EOF
   wait_until "kube-controller-manager (default ServiceAccount)" "${TIMEOUT}" \
     "${KUBECTL[@]}" get serviceaccount default -n default
 
+  # Never report up with a component missing: every one must still run and answer now.
+  if ! all_healthy; then
+    health_report || true
+    die "a component failed after it had started (logs: ${STATE}/logs)"
+  fi
+
   {
-    echo "export KUBECONFIG=${kc}/admin.kubeconfig"
+    echo "export KUBECONFIG=${KC_DIR}/admin.kubeconfig"
     echo "export RAGOPS_E2E_STATE=${STATE}"
-    echo "export RAGOPS_E2E_OPERATOR_KUBECONFIG=${kc}/operator.kubeconfig"
+    echo "export RAGOPS_E2E_OPERATOR_KUBECONFIG=${KC_DIR}/operator.kubeconfig"
     echo "export RAGOPS_E2E_AUDIT_LOG=${STATE}/audit.log"
     echo "export RAGOPS_E2E_KUBECTL=${BIN}/kubectl"
     echo "export RAGOPS_E2E_POD_CIDRS=$(IFS=,; echo "${POD_CIDRS[*]}")"
   } >"${STATE}/env"
-  log "up in $(($(date +%s) - t0))s: ${server} (state ${STATE})"
+  log "up in $(($(date +%s) - t0))s: ${SERVER} (state ${STATE})"
   cmd_env
+}
+
+cmd_status() {
+  if [[ ! -f "${STATE}/env" ]]; then
+    log "not running (no cluster at ${STATE})"
+    exit 1
+  fi
+  if health_report; then
+    log "running, every component healthy (${STATE})"
+  else
+    log "not healthy (${STATE})"
+    exit 1
+  fi
 }
 
 cmd_down() {
@@ -147,7 +206,7 @@ cmd_down() {
   stop_all
   remove_pod_routes
   if [[ "${RAGOPS_E2E_KEEP_LOGS:-0}" == 1 ]]; then
-    rm -rf "${STATE}/etcd" "${STATE}/pki" "${STATE}/kubeconfig" "${STATE}/pids" "${STATE}/env"
+    rm -rf "${STATE}/etcd" "${STATE}/pki" "${STATE}/kubeconfig" "${STATE}/pids" "${STATE}/health" "${STATE}/env"
     log "stopped; logs kept in ${STATE}/logs and ${STATE}/audit.log"
   else
     rm -rf "${STATE}"
@@ -159,14 +218,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   env) cmd_env ;;
-  status)
-    if [[ -f "${STATE}/env" ]] && all_running; then
-      log "running (${STATE})"
-    else
-      log "not running (${STATE})"
-      exit 1
-    fi
-    ;;
+  status) cmd_status ;;
   *)
     echo "usage: $0 up|down|env|status" >&2
     exit 2

@@ -70,28 +70,39 @@ EOF
   chmod 600 "${out}"
 }
 
-# generate_pki <pki dir> <server url> <kubeconfig dir>
+# name:user — each component its own user (all in group system:masters), so the audit log tells
+# them apart; "operator" is the identity tests give to the ragops operator.
+PKI_CLIENTS=(
+  "admin:ragops-e2e-admin"
+  "operator:ragops-operator"
+  "kube-controller-manager:system:kube-controller-manager"
+  "kube-scheduler:system:kube-scheduler"
+  "kwok:kwok-controller"
+)
+
+# generate_pki <pki dir>: CA, API server serving cert, service-account key pair, client certs
 generate_pki() {
-  local pki="$1" server="$2" kc="$3"
-  mkdir -p "${pki}" "${kc}"
+  local pki="$1"
+  mkdir -p "${pki}"
   new_ca "${pki}"
   new_serving_cert "${pki}" apiserver
   # Service-account token signing key pair.
   new_key "${pki}/sa.key"
   openssl pkey -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub" 2>/dev/null
-  # name:user — each component its own user (all in group system:masters), so the audit log
-  # tells them apart; "operator" is the identity tests give to the ragops operator.
-  local entry name user
-  for entry in \
-    "admin:ragops-e2e-admin" \
-    "operator:ragops-operator" \
-    "kube-controller-manager:system:kube-controller-manager" \
-    "kube-scheduler:system:kube-scheduler" \
-    "kwok:kwok-controller"; do
+  local entry
+  for entry in "${PKI_CLIENTS[@]}"; do
+    new_client_cert "${pki}" "${entry%%:*}" "${entry#*:}" system:masters
+  done
+}
+
+# write_kubeconfigs <pki dir> <server url> <kubeconfig dir>: one kubeconfig per client cert.
+# Written again when the API server has to move to another port.
+write_kubeconfigs() {
+  local pki="$1" server="$2" kc="$3" entry name
+  mkdir -p "${kc}"
+  for entry in "${PKI_CLIENTS[@]}"; do
     name="${entry%%:*}"
-    user="${entry#*:}"
-    new_client_cert "${pki}" "${name}" "${user}" system:masters
     write_kubeconfig "${kc}/${name}.kubeconfig" "${server}" "${pki}/ca.crt" \
-      "${pki}/${name}.crt" "${pki}/${name}.key" "${user}"
+      "${pki}/${name}.crt" "${pki}/${name}.key" "${entry#*:}"
   done
 }
