@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn fields_we_own_but_no_longer_set_are_drift() {
-        let cases: [(&str, fn(&mut Value), Option<&str>); 7] = [
+        type Edit = fn(&mut Value);
+        let cases: [(&str, Edit, Option<&str>); 7] = [
             ("unchanged", |_| {}, None),
             (
                 "label dropped",

@@ -17,7 +17,15 @@ use crate::state::AppState;
 /// Why the providers cannot work: OpenAI's own API (no `endpoint`) needs a key; self-hosted
 /// OpenAI-compatible servers often do not.
 fn provider_problem(config: &RuntimeConfig) -> Option<String> {
-    let missing = |env: &str| std::env::var(env).map_or(true, |v| v.is_empty());
+    provider_problem_with(config, |name| std::env::var(name).ok())
+}
+
+/// [`provider_problem`] with the environment given, so tests do not depend on the caller's.
+fn provider_problem_with(
+    config: &RuntimeConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let missing = |name: &str| env(name).is_none_or(|v| v.is_empty());
     if config.embedding.provider == EmbeddingProvider::Openai
         && config.embedding.endpoint.is_none()
         && missing(EMBEDDING_API_KEY_ENV)
@@ -102,15 +110,17 @@ mod tests {
 
     #[test]
     fn openai_without_an_endpoint_needs_a_key() {
+        let unset = |_: &str| None;
+        let with_key = |name: &str| (name == LLM_API_KEY_ENV).then(|| "k".to_string());
         let mut config = RuntimeConfig::default();
-        assert_eq!(provider_problem(&config), None);
+        assert_eq!(provider_problem_with(&config, unset), None);
         config.llm.provider = LlmProvider::Openai;
         config.llm.endpoint = Some("http://vllm:8000/v1".into());
-        assert_eq!(provider_problem(&config), None);
+        assert_eq!(provider_problem_with(&config, unset), None);
         config.llm.endpoint = None;
-        // Tests never set LLM_API_KEY, so OpenAI's own API is not usable here.
-        if std::env::var(LLM_API_KEY_ENV).is_err() {
-            assert!(provider_problem(&config).unwrap().contains(LLM_API_KEY_ENV));
-        }
+        // OpenAI's own API needs the key, whatever the environment of the test run.
+        let problem = provider_problem_with(&config, unset).unwrap();
+        assert!(problem.contains(LLM_API_KEY_ENV), "{problem}");
+        assert_eq!(provider_problem_with(&config, with_key), None);
     }
 }
