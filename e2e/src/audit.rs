@@ -21,6 +21,11 @@ use crate::wait::wait_for;
 /// The verbs that change state.
 pub const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 
+/// The verbs that read state once. `watch` is not among them: a watch is opened once and then
+/// streams changes, which is how a controller is meant to read; what must not happen per
+/// reconciliation is a GET or LIST.
+pub const READ_VERBS: [&str; 2] = ["get", "list"];
+
 /// One completed request, as the audit log records it.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
@@ -38,6 +43,11 @@ pub struct AuditEvent {
 impl AuditEvent {
     pub fn is_write(&self) -> bool {
         WRITE_VERBS.contains(&self.verb.as_str())
+    }
+
+    /// A one-off read (`get`, `list`); watches are not (see [`READ_VERBS`]).
+    pub fn is_read(&self) -> bool {
+        READ_VERBS.contains(&self.verb.as_str())
     }
 }
 
@@ -72,6 +82,19 @@ impl AuditLog {
             .events()?
             .into_iter()
             .filter(|e| e.user == user && e.is_write() && window.contains(&e.received))
+            .collect())
+    }
+
+    /// Read requests (get/list, not watch) by `user` received within `window`.
+    pub fn reads_by(
+        &self,
+        user: &str,
+        window: impl RangeBounds<Timestamp>,
+    ) -> Result<Vec<AuditEvent>> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.user == user && e.is_read() && window.contains(&e.received))
             .collect())
     }
 
@@ -115,7 +138,8 @@ impl AuditLog {
 struct RawEvent {
     stage: String,
     verb: String,
-    #[serde(default)]
+    // `requestURI`, which camelCase would spell `requestUri`.
+    #[serde(default, rename = "requestURI")]
     request_uri: String,
     user: RawUser,
     object_ref: Option<RawObjectRef>,
@@ -174,11 +198,20 @@ mod tests {
         assert!(e.is_write());
         assert_eq!(e.resource.as_deref(), Some("configmaps"));
         assert_eq!(e.code, Some(201));
+        assert_eq!(e.uri, "/api/v1/namespaces/n/configmaps");
         assert_eq!(
             e.received,
             "2026-11-25T02:00:00.123456Z".parse::<Timestamp>().unwrap()
         );
         let started = line.replace("ResponseComplete", "ResponseStarted");
         assert!(parse_line(&started).is_none());
+    }
+
+    #[test]
+    fn gets_and_lists_are_reads_watches_are_not() {
+        let line = r#"{"stage":"ResponseComplete","verb":"VERB","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-25T02:00:00Z"}"#;
+        let read = |verb: &str| parse_line(&line.replace("VERB", verb)).unwrap().is_read();
+        assert!(read("get") && read("list"));
+        assert!(!read("watch") && !read("patch"));
     }
 }
