@@ -71,7 +71,7 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let generation = p.meta().generation;
     let status = status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
     write_status(p, ctx, &status).await?;
-    record(p, ctx, &decision, &rendered.revision).await;
+    record(p, ctx, &decision).await;
     consume_annotations(p, ctx, &decision).await?;
     let resync = resync_after(ctx.settings.resync, &uid);
     Ok(Action::requeue(decision.requeue_after.unwrap_or(resync)))
@@ -86,11 +86,12 @@ async fn user_error(
 ) -> Result<Action, Error> {
     let status = status::after_user_error(p.status.as_ref(), user, p.meta().generation, now);
     if write_status(p, ctx, &status).await? {
+        let message = user.to_string();
         let note = Note {
             warning: true,
             reason: user.reason(),
-            action: user.reason(),
-            message: user.to_string(),
+            action: &event_action(user.reason(), &message),
+            message,
         };
         ctx.shared.publish(&p.object_ref(&()), note).await;
     }
@@ -248,7 +249,7 @@ async fn report_drift(p: &RagPipeline, ctx: &Context, decision: &Decision, chang
         let note = Note {
             warning: true,
             reason: "DriftCorrected",
-            action: "Restore",
+            action: &event_action("Restore", &message),
             message,
         };
         ctx.shared.publish(&p.object_ref(&()), note).await;
@@ -281,10 +282,19 @@ fn api(p: &RagPipeline, ctx: &Context) -> Api<RagPipeline> {
     )
 }
 
-async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision, revision: &str) {
+/// The action of an Event. The recorder folds Events with the same reason and action into one
+/// series that keeps the first note, so the action ends in a digest of the note: only a true
+/// repeat is folded (and counted). A constant action would fold the correction of another child
+/// into the first one's Event, and an action naming the spec's revision would fold a rollback's
+/// rollout of the previous revision into the Events of the rollout it undoes.
+fn event_action(prefix: &str, note: &str) -> String {
+    format!("{prefix}/{}", crate::digest::short_hex(note.as_bytes(), 10))
+}
+
+async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
     for event in &decision.events {
         info!(reason = event.reason, note = %event.note, "rollout");
-        let action = format!("{}/{revision}", event.reason);
+        let action = event_action(event.reason, &event.note);
         let note = Note {
             warning: event.warning,
             reason: event.reason,
