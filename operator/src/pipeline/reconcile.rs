@@ -7,9 +7,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::apply::{self, Change, Owner};
 use super::build::{self, Validated};
@@ -31,6 +32,8 @@ use crate::watch::trim;
 const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
 /// How soon to look again when the caches lag behind what was just read.
 const STALE_RECHECK: Duration = Duration::from_secs(1);
+/// How long a reconciliation waits for the pipeline cache to show what it wrote to the pipeline.
+const OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> {
     if p.meta().deletion_timestamp.is_some() {
@@ -70,9 +73,12 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     };
     let generation = p.meta().generation;
     let status = status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
-    write_status(p, ctx, &status).await?;
+    let written = write_status(p, ctx, &status).await?;
     record(p, ctx, &decision).await;
-    consume_annotations(p, ctx, &decision).await?;
+    let consumed = consume_annotations(p, ctx, &decision).await?;
+    if let Some(latest) = consumed.or(written) {
+        await_own_writes(ctx, &latest, &decision.consumed()).await;
+    }
     let resync = resync_after(ctx.settings.resync, &uid);
     Ok(Action::requeue(decision.requeue_after.unwrap_or(resync)))
 }
@@ -85,7 +91,7 @@ async fn user_error(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let status = status::after_user_error(p.status.as_ref(), user, p.meta().generation, now);
-    if write_status(p, ctx, &status).await? {
+    if write_status(p, ctx, &status).await?.is_some() {
         let message = user.to_string();
         let note = Note {
             warning: true,
@@ -256,23 +262,49 @@ async fn report_drift(p: &RagPipeline, ctx: &Context, decision: &Decision, chang
     }
 }
 
-/// Writes the status when it changed; returns whether it wrote.
+/// Writes the status when it changed; returns the pipeline as stored when it wrote.
 async fn write_status(
     p: &RagPipeline,
     ctx: &Context,
     status: &RagPipelineStatus,
-) -> Result<bool, Error> {
+) -> Result<Option<RagPipeline>, Error> {
     if p.status.as_ref() == Some(status) {
-        return Ok(false);
+        return Ok(None);
     }
     let patch =
         json!({ "apiVersion": RagPipeline::api_version(&()), "kind": KIND, "status": status });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api(p, ctx)
+    let stored = api(p, ctx)
         .patch_status(&p.name_any(), &params, &Patch::Apply(&patch))
         .await
         .map_err(Error::Status)?;
-    Ok(true)
+    Ok(Some(stored))
+}
+
+/// Waits until the pipeline cache holds `latest` (this reconciliation's last write to the
+/// pipeline): its status, and none of the `consumed` annotations. The next reconciliation of a
+/// pipeline starts only after this one returns, so it then never decides on a status this one
+/// replaced, nor acts on a request this one already acted on: a rollback seen again next to the
+/// rollout it started would abort that rollout. Bounded: on timeout it only logs.
+async fn await_own_writes(ctx: &Context, latest: &RagPipeline, consumed: &[&str]) {
+    let key = ObjectRef::from_obj(latest);
+    let deadline = tokio::time::Instant::now() + OWN_WRITES_TIMEOUT;
+    loop {
+        let caught_up = ctx.stores.pipelines.get(&key).is_none_or(|cached| {
+            cached.status == latest.status
+                && consumed
+                    .iter()
+                    .all(|a| !cached.annotations().contains_key(*a))
+        });
+        if caught_up {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            warn!(timeout = ?OWN_WRITES_TIMEOUT, "the pipeline cache does not show this reconciliation's writes yet");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn api(p: &RagPipeline, ctx: &Context) -> Api<RagPipeline> {
@@ -312,11 +344,12 @@ async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
     }
 }
 
+/// Removes the annotations of the requests acted on; returns the pipeline as stored when it did.
 async fn consume_annotations(
     p: &RagPipeline,
     ctx: &Context,
     decision: &Decision,
-) -> Result<(), Error> {
+) -> Result<Option<RagPipeline>, Error> {
     let annotations = p.annotations();
     let remove: serde_json::Map<String, serde_json::Value> = decision
         .consumed()
@@ -325,10 +358,10 @@ async fn consume_annotations(
         .map(|key| (key.to_string(), serde_json::Value::Null))
         .collect();
     if remove.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let patch = json!({ "metadata": { "annotations": remove } });
-    api(p, ctx)
+    let stored = api(p, ctx)
         .patch(
             &p.name_any(),
             &PatchParams::default(),
@@ -336,5 +369,5 @@ async fn consume_annotations(
         )
         .await
         .map_err(Error::Annotations)?;
-    Ok(())
+    Ok(Some(stored))
 }
