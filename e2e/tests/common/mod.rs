@@ -53,6 +53,8 @@ pub struct World {
     pub ns: TestNamespace,
     pub operator: Option<ChildProcess>,
     pub pods: PodServers,
+    /// Arguments the operator was started with beyond `--namespace` (kept for restarts).
+    pub operator_args: Vec<String>,
 }
 
 impl World {
@@ -61,6 +63,20 @@ impl World {
     }
 
     pub async fn with_pods(prefix: &str, pods: PodServersOptions) -> Result<Self> {
+        Self::with_options(prefix, pods, &[]).await
+    }
+
+    /// Fake pod servers and an operator started with `extra` operator arguments as well (see
+    /// [`operator_args`]).
+    pub async fn with_operator_args(prefix: &str, extra: &[&str]) -> Result<Self> {
+        Self::with_options(prefix, PodServersOptions::default(), extra).await
+    }
+
+    pub async fn with_options(
+        prefix: &str,
+        pods: PodServersOptions,
+        operator_extra: &[&str],
+    ) -> Result<Self> {
         e2e::install_crypto_provider();
         let cluster = Cluster::from_env()?;
         install_crds(&cluster).await?;
@@ -74,12 +90,14 @@ impl World {
             .create(&PostParams::default(), &index)
             .await?;
         let pods = PodServers::start(&cluster, ns.name(), pods).await?;
-        let operator = Some(start_operator(&cluster, ns.name())?);
+        let operator_args = operator_args(operator_extra);
+        let operator = Some(start_operator_with(&cluster, ns.name(), &operator_args)?);
         Ok(Self {
             cluster,
             ns,
             operator,
             pods,
+            operator_args,
         })
     }
 
@@ -123,17 +141,26 @@ impl World {
         what: &str,
         done: impl Fn(&RagPipeline) -> bool,
     ) -> Result<RagPipeline> {
+        self.wait_pipeline_within(name, what, ROLLOUT_TIMEOUT, done)
+            .await
+    }
+
+    /// [`Self::wait_pipeline`] with a deadline of its own: for what must happen sooner than a
+    /// rollout may take (e.g. well before a periodic recheck could have done it).
+    pub async fn wait_pipeline_within(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&RagPipeline) -> bool,
+    ) -> Result<RagPipeline> {
         let api = self.pipelines();
         let last = std::sync::Mutex::new(None::<String>);
-        let result = wait_for(
-            &format!("RagPipeline {name}: {what}"),
-            ROLLOUT_TIMEOUT,
-            || async {
-                let p = api.get(name).await?;
-                *last.lock().unwrap() = Some(format!("{:?}", p.status));
-                Ok(done(&p).then_some(p))
-            },
-        )
+        let result = wait_for(&format!("RagPipeline {name}: {what}"), timeout, || async {
+            let p = api.get(name).await?;
+            *last.lock().unwrap() = Some(format!("{:?}", p.status));
+            Ok(done(&p).then_some(p))
+        })
         .await;
         result.with_context(|| {
             let operator = self
@@ -150,7 +177,18 @@ impl World {
 
     /// Waits for a finished rollout: phase Healthy on `color`, the observed generation current.
     pub async fn wait_healthy_on(&self, name: &str, color: Color) -> Result<RagPipeline> {
-        self.wait_pipeline(name, &format!("Healthy on {color}"), |p| {
+        self.wait_healthy_on_within(name, color, ROLLOUT_TIMEOUT)
+            .await
+    }
+
+    /// [`Self::wait_healthy_on`] with a deadline of its own.
+    pub async fn wait_healthy_on_within(
+        &self,
+        name: &str,
+        color: Color,
+        timeout: Duration,
+    ) -> Result<RagPipeline> {
+        self.wait_pipeline_within(name, &format!("Healthy on {color}"), timeout, |p| {
             let s = p.status.as_ref();
             s.and_then(|s| s.phase) == Some(Phase::Healthy)
                 && s.and_then(|s| s.active_color) == Some(color)
@@ -189,9 +227,51 @@ impl World {
         reason: &str,
         note: &str,
     ) -> Result<Vec<(String, String)>> {
-        wait_for(
+        self.wait_event_note_within(name, reason, note, ROLLOUT_TIMEOUT)
+            .await
+    }
+
+    /// Every Event about the pipeline as `(last seen, reason, note)`, ordered by when it was last
+    /// seen. The operator's recorder folds a repeat of an Event (same reason and action) into
+    /// the first one's series, so an Event's time is its series' last observation if it has one.
+    pub async fn timeline(&self, name: &str) -> Result<Vec<(jiff::Timestamp, String, String)>> {
+        let events: Api<Event> = self.ns.api();
+        let mut list: Vec<_> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                let seen = e
+                    .series
+                    .as_ref()
+                    .map(|s| s.last_observed_time.0)
+                    .or(e.event_time.as_ref().map(|t| t.0))
+                    .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                    .unwrap_or_default();
+                (
+                    seen,
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                )
+            })
+            .collect();
+        list.sort_by_key(|(t, _, _)| *t);
+        Ok(list)
+    }
+
+    /// Waits (up to `timeout`) for an Event with `reason` whose note contains `note`.
+    pub async fn wait_event_note_within(
+        &self,
+        name: &str,
+        reason: &str,
+        note: &str,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>> {
+        let result = wait_for(
             &format!("an Event {reason} ({note}) for {name}"),
-            ROLLOUT_TIMEOUT,
+            timeout,
             || async {
                 let events = self.events(name).await?;
                 Ok(events
@@ -200,7 +280,14 @@ impl World {
                     .then_some(events))
             },
         )
-        .await
+        .await;
+        match result {
+            Ok(events) => Ok(events),
+            Err(e) => {
+                let seen = self.events(name).await.unwrap_or_default();
+                Err(e.context(format!("Events about {name}: {seen:#?}")))
+            }
+        }
     }
 
     pub async fn wait_event(&self, name: &str, reason: &str) -> Result<Vec<(String, String)>> {
@@ -229,18 +316,59 @@ impl World {
         if let Some(mut old) = self.operator.take() {
             old.terminate(Duration::from_secs(10))?;
         }
-        self.operator = Some(start_operator(&self.cluster, self.ns.name())?);
+        self.operator = Some(start_operator_with(
+            &self.cluster,
+            self.ns.name(),
+            &self.operator_args,
+        )?);
         Ok(())
     }
 }
 
 pub fn start_operator(cluster: &Cluster, ns: &str) -> Result<ChildProcess> {
-    // Metrics on an ephemeral loopback port: pod servers own <podIP>:8080.
-    e2e::start_operator(
-        cluster,
-        ns,
-        &["--metrics-addr", "127.0.0.1:0", "--log-format", "text"],
-    )
+    start_operator_with(cluster, ns, &operator_args(&[]))
+}
+
+pub fn start_operator_with(cluster: &Cluster, ns: &str, args: &[String]) -> Result<ChildProcess> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    e2e::start_operator(cluster, ns, &args)
+}
+
+/// The operator's arguments in these scenarios, plus `extra`. Metrics go to an ephemeral loopback
+/// port (pod servers own <podIP>:8080) unless `extra` names a `--metrics-addr` of its own; the
+/// operator takes each option once.
+pub fn operator_args(extra: &[&str]) -> Vec<String> {
+    let mut args = vec![];
+    if !extra.contains(&"--metrics-addr") {
+        args.extend(["--metrics-addr", "127.0.0.1:0"]);
+    }
+    if !extra.contains(&"--log-format") {
+        args.extend(["--log-format", "text"]);
+    }
+    args.extend(extra);
+    args.into_iter().map(String::from).collect()
+}
+
+/// A loopback address nothing listens on right now, for an operator's `--metrics-addr`.
+pub fn free_loopback_addr() -> Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// `ragops_reconciliations_total{kind="RagPipeline",result=...}` from the operator's /metrics.
+pub async fn reconciliations(metrics: std::net::SocketAddr, result: &str) -> Result<u64> {
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let series = format!(r#"ragops_reconciliations_total{{kind="RagPipeline",result="{result}"}}"#);
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map(str::trim);
+    // Absent until the first reconciliation with that result.
+    Ok(value.map(str::parse).transpose()?.unwrap_or(0))
 }
 
 /// RFC 7386 merge of `patch` into `target`.
