@@ -1,14 +1,21 @@
-//! What only the operator can see: a RagPipeline naming a RagIndex or Secret that does not exist
-//! is Degraded with a reason and an Event, and recovers by itself once the object appears.
+//! What only the operator can see: a RagPipeline naming a RagIndex, source ConfigMap or Secret
+//! that does not exist is Degraded with a reason and an Event, and recovers by itself once the
+//! object appears: the watch on that kind wakes it, long before the periodic recheck would.
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::Result;
 use common::{World, fast_rollout, merge};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, PostParams};
 use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
 use serde_json::json;
+
+/// The operator rechecks a pipeline waiting for the user every 60 s; recovering within this
+/// proves a watch event did it. Includes bringing the pods up and two health checks.
+const RECOVERY: Duration = Duration::from_secs(20);
 
 /// Waits until the pipeline is Degraded for `reason`; returns the condition's message.
 async fn wait_degraded(world: &World, name: &str, reason: &str) -> Result<String> {
@@ -58,7 +65,48 @@ async fn a_missing_index_degrades_the_pipeline_until_it_exists() -> Result<()> {
         .api::<RagIndex>()
         .create(&PostParams::default(), &index)
         .await?;
-    world.wait_healthy_on("docs", Color::Blue).await?;
+    world
+        .wait_healthy_on_within("docs", Color::Blue, RECOVERY)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_source_degrades_the_pipeline_until_it_exists() -> Result<()> {
+    let world = World::new("nosource").await?;
+    // The sample index reads ConfigMap handbook-docs: take it away, then ask for a pipeline.
+    let configmaps = world.ns.api::<ConfigMap>();
+    let docs = configmaps.get("handbook-docs").await?;
+    configmaps
+        .delete("handbook-docs", &DeleteParams::default())
+        .await?;
+    world.create_pipeline("docs", fast_rollout()).await?;
+
+    let message = wait_degraded(&world, "docs", "SourceNotFound").await?;
+    assert!(
+        message.contains("spec.sources") && message.contains("handbook-docs"),
+        "{message}"
+    );
+    world.wait_event("docs", "SourceNotFound").await?;
+    assert!(
+        world.replicas("docs", "blue").await?.is_none(),
+        "nothing is deployed without its sources"
+    );
+
+    // Creating the ConfigMap is a watch event for the pipelines whose index reads it.
+    let docs = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some("handbook-docs".into()),
+            ..Default::default()
+        },
+        data: docs.data,
+        binary_data: docs.binary_data,
+        ..Default::default()
+    };
+    configmaps.create(&PostParams::default(), &docs).await?;
+    world
+        .wait_healthy_on_within("docs", Color::Blue, RECOVERY)
+        .await?;
     Ok(())
 }
 
