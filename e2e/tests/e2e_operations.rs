@@ -114,7 +114,7 @@ async fn abort_stops_the_rollout_in_flight_and_retry_resumes_it() -> Result<()> 
     assert_ne!(active_revision(&p), rev1);
     assert_eq!(p.status.as_ref().and_then(|s| s.failure.clone()), None);
     wait_annotation_removed(&world, "docs", annotation::RETRY).await?;
-    assert_eq!(guard.switches(), ["blue", "green"]);
+    guard.wait_switches(&["blue", "green"], PROMPT).await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }
@@ -167,7 +167,9 @@ async fn rollback_while_the_old_colour_runs_moves_traffic_back_at_once() -> Resu
         ![rev1.as_str(), rev2.as_str()].contains(&active_revision(&p).as_str()),
         "{status:?}"
     );
-    assert_eq!(guard.switches(), ["blue", "green", "blue", "green"]);
+    guard
+        .wait_switches(&["blue", "green", "blue", "green"], PROMPT)
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }
@@ -206,25 +208,39 @@ async fn rollback_after_the_old_colour_scaled_down_goes_through_the_gates() -> R
     assert_eq!((rollback.from, rollback.to), (rev2, rev1.clone()));
     assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
 
-    // The previous revision went through a rollout of its own: started, then promoted.
-    let timeline = world.timeline("docs").await?;
-    let when = |reason: &str, note: &[&str]| {
-        timeline
-            .iter()
-            .filter(|(_, r, n)| r == reason && note.iter().all(|part| n.contains(part)))
-            .map(|(t, _, _)| *t)
-            .max()
-    };
-    let rollback_started = when("RollbackStarted", &[&rev1, "blue"]);
-    let rollout_started = when("RolloutStarted", &[&rev1, "on blue"]);
-    let promoted = when("Promoted", &["switched to blue", &rev1]);
-    assert!(
+    // The previous revision went through a rollout of its own: started, then promoted. The
+    // Events follow the status write that the wait above saw.
+    let in_order = |timeline: &[(jiff::Timestamp, String, String)]| {
+        let when = |reason: &str, note: &[&str]| {
+            timeline
+                .iter()
+                .filter(|(_, r, n)| r == reason && note.iter().all(|part| n.contains(part)))
+                .map(|(t, _, _)| *t)
+                .max()
+        };
+        let rollback_started = when("RollbackStarted", &[&rev1, "blue"]);
+        let rollout_started = when("RolloutStarted", &[&rev1, "on blue"]);
+        let promoted = when("Promoted", &["switched to blue", &rev1]);
         rollback_started.is_some()
             && rollback_started <= rollout_started
-            && rollout_started < promoted,
-        "expected RollbackStarted, RolloutStarted, Promoted for {rev1} on blue, in that order: \
-         {timeline:#?}"
-    );
+            && rollout_started < promoted
+    };
+    let ordered = wait_for(
+        "Events RollbackStarted, RolloutStarted, Promoted",
+        PROMPT,
+        || async {
+            let timeline = world.timeline("docs").await?;
+            Ok(in_order(&timeline).then_some(()))
+        },
+    )
+    .await;
+    if let Err(e) = ordered {
+        let timeline = world.timeline("docs").await?;
+        panic!(
+            "expected RollbackStarted, RolloutStarted, Promoted for {rev1} on blue, in that \
+             order ({e:#}): {timeline:#?}"
+        );
+    }
 
     // Blue's pods run the previous revision.
     let pods = world.ns.api::<Pod>();
@@ -245,7 +261,9 @@ async fn rollback_after_the_old_colour_scaled_down_goes_through_the_gates() -> R
             pod.name_any()
         );
     }
-    assert_eq!(guard.switches(), ["blue", "green", "blue"]);
+    guard
+        .wait_switches(&["blue", "green", "blue"], PROMPT)
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }

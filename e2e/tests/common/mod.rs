@@ -460,6 +460,17 @@ impl TrafficGuard {
     pub fn violations(&self) -> Vec<String> {
         self.violations.lock().unwrap().clone()
     }
+
+    /// Waits until the switches seen are `expected` (the watch may lag behind the API server).
+    pub async fn wait_switches(&self, expected: &[&str], timeout: Duration) -> Result<()> {
+        let result = wait_for(
+            &format!("the Service to have selected {expected:?}"),
+            timeout,
+            || async { Ok((self.switches() == expected).then_some(())) },
+        )
+        .await;
+        result.with_context(|| format!("switches seen: {:?}", self.switches()))
+    }
 }
 
 impl Drop for TrafficGuard {
