@@ -11,6 +11,7 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
+use crate::digest;
 use crate::metrics::Metrics;
 
 /// What every controller shares, built once in `main`.
@@ -43,8 +44,15 @@ impl Shared {
                 EventType::Normal
             },
             reason: note.reason.into(),
+            // The recorder folds Events with the same reason and action into one series that
+            // keeps the first note; ending the action in a digest of the note folds only true
+            // repeats (counted), never two different things that happened.
+            action: format!(
+                "{}/{}",
+                note.action,
+                digest::short_hex(note.message.as_bytes(), 10)
+            ),
             note: Some(note.message),
-            action: note.action.into(),
             secondary: None,
         };
         if let Err(error) = self.recorder.publish(&event, regarding).await {
@@ -58,8 +66,7 @@ impl Shared {
 pub struct Note<'a> {
     pub warning: bool,
     pub reason: &'a str,
-    /// The recorder folds Events with the same reason and action into one series that keeps the
-    /// first message; an action naming the revision keeps each rollout's steps apart.
+    /// What the operator did or tried (a digest of the message is appended, see [`Shared::publish`]).
     pub action: &'a str,
     pub message: String,
 }

@@ -96,7 +96,7 @@ async fn user_error(
         let note = Note {
             warning: true,
             reason: user.reason(),
-            action: &event_action(user.reason(), &message),
+            action: user.reason(),
             message,
         };
         ctx.shared.publish(&p.object_ref(&()), note).await;
@@ -255,7 +255,7 @@ async fn report_drift(p: &RagPipeline, ctx: &Context, decision: &Decision, chang
         let note = Note {
             warning: true,
             reason: "DriftCorrected",
-            action: &event_action("Restore", &message),
+            action: "Restore",
             message,
         };
         ctx.shared.publish(&p.object_ref(&()), note).await;
@@ -314,23 +314,13 @@ fn api(p: &RagPipeline, ctx: &Context) -> Api<RagPipeline> {
     )
 }
 
-/// The action of an Event. The recorder folds Events with the same reason and action into one
-/// series that keeps the first note, so the action ends in a digest of the note: only a true
-/// repeat is folded (and counted). A constant action would fold the correction of another child
-/// into the first one's Event, and an action naming the spec's revision would fold a rollback's
-/// rollout of the previous revision into the Events of the rollout it undoes.
-fn event_action(prefix: &str, note: &str) -> String {
-    format!("{prefix}/{}", crate::digest::short_hex(note.as_bytes(), 10))
-}
-
 async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
     for event in &decision.events {
         info!(reason = event.reason, note = %event.note, "rollout");
-        let action = event_action(event.reason, &event.note);
         let note = Note {
             warning: event.warning,
             reason: event.reason,
-            action: &action,
+            action: event.reason,
             message: event.note.clone(),
         };
         ctx.shared.publish(&p.object_ref(&()), note).await;
