@@ -1,0 +1,14 @@
+-- Argo CD actions of a ragops.io RagPipeline: each one sets a ragops.io/<action> annotation, which
+-- the operator acts on and removes. An action is offered only where the operator would act on it.
+local status = obj.status or {}
+local inFlight = status.targetRevision ~= nil and status.targetRevision ~= ""
+local hasPrevious = status.previousRevision ~= nil and status.previousRevision ~= ""
+-- What a retry brings back: a failed or aborted revision, or the one a rollback set aside.
+local retryable = status.phase == "Degraded" and (status.failure ~= nil or status.rollback ~= nil)
+
+local actions = {}
+actions["promote"] = { disabled = status.phase ~= "Paused" }
+actions["retry"] = { disabled = not retryable }
+actions["abort"] = { disabled = not inFlight }
+actions["rollback"] = { disabled = inFlight or not hasPrevious }
+return actions
