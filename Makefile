@@ -56,3 +56,4 @@ run: e2e-bins bins
 
 -include rag-runtime/runtime.mk
 -include e2e/e2e.mk
+-include config/argocd/argocd.mk
