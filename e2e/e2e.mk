@@ -1,6 +1,7 @@
 # End-to-end tests against a real control plane on loopback (see e2e/README.md).
 # Included by the root Makefile:
-#   make e2e-bins      build/cache etcd, kube-*, kubectl, kwok (once per pinned version)
+#   make e2e-bins      build/cache etcd, kube-*, kubectl, kwok, helm (once per pinned version)
+#   make chart-lint    helm lint --strict of charts/rag-operator (default values and variants)
 #   make cluster-up    start the control plane; prints `export KUBECONFIG=...`
 #   make cluster-down  stop it (E2E_KEEP_LOGS=1 keeps logs and the audit log)
 #   make cluster-updown-loop  up/status/down E2E_UPDOWN_RUNS times in private state dirs
@@ -20,10 +21,20 @@ E2E_UPDOWN_RUNS ?= 20
 
 export RAGOPS_E2E_STATE ?= $(abspath $(E2E_DIR)/..)/.e2e/cluster
 
-.PHONY: e2e-bins cluster-up cluster-down cluster-env cluster-updown-loop e2e
+.PHONY: e2e-bins chart-lint cluster-up cluster-down cluster-env cluster-updown-loop e2e
 
 e2e-bins:
 	$(E2E_NICE) $(E2E_HACK)/build-control-plane.sh
+	$(E2E_NICE) $(E2E_HACK)/build-helm.sh
+
+HELM_CHART := $(abspath $(E2E_DIR)/..)/charts/rag-operator
+chart-lint: e2e-bins
+	@helm="$$($(E2E_HACK)/build-helm.sh --print-path)"; \
+	for sets in "" "--set watchNamespace=ragops --set logFormat=text" \
+	  "--set leaderElection.enabled=false --set replicas=1 --set metrics.serviceMonitor.enabled=true"; do \
+	  echo "helm lint --strict $(HELM_CHART) $$sets"; \
+	  "$$helm" lint --strict --quiet $(HELM_CHART) $$sets; \
+	done
 
 cluster-up: e2e-bins
 	$(E2E_HACK)/cluster.sh up
