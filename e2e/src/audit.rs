@@ -98,6 +98,32 @@ impl AuditLog {
             .collect())
     }
 
+    /// Every request by `user` (any verb) received within `window`.
+    pub fn requests_by(
+        &self,
+        user: &str,
+        window: impl RangeBounds<Timestamp>,
+    ) -> Result<Vec<AuditEvent>> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.user == user && window.contains(&e.received))
+            .collect())
+    }
+
+    /// Requests by `user` within `window` that the API server refused as forbidden (403).
+    pub fn forbidden_for(
+        &self,
+        user: &str,
+        window: impl RangeBounds<Timestamp>,
+    ) -> Result<Vec<AuditEvent>> {
+        Ok(self
+            .requests_by(user, window)?
+            .into_iter()
+            .filter(|e| e.code == Some(403))
+            .collect())
+    }
+
     /// How many write requests `user` made within `window`.
     pub fn count_writes(&self, user: &str, window: impl RangeBounds<Timestamp>) -> Result<usize> {
         Ok(self.writes_by(user, window)?.len())

@@ -21,5 +21,8 @@ pub use cluster::{Cluster, OPERATOR_USER, client, install_crypto_provider};
 pub use namespace::TestNamespace;
 pub use pod_runner::{SpecRunner, Termination, spec_runtime};
 pub use pod_servers::{PodBackend, PodServers, PodServersOptions, ServedPod};
-pub use process::{ChildProcess, operator_binary, runtime_binary, start_operator, workspace_root};
+pub use process::{
+    ChildProcess, operator_binary, runtime_binary, start_operator, start_operator_as,
+    workspace_root,
+};
 pub use wait::{DEFAULT_TIMEOUT, crd_established, deployment_available, wait_for, wait_for_object};

@@ -170,8 +170,24 @@ pub fn start_operator(
     namespace: &str,
     extra_args: &[&str],
 ) -> Result<ChildProcess> {
+    start_operator_as(
+        cluster,
+        &cluster.operator_kubeconfig()?,
+        namespace,
+        extra_args,
+    )
+}
+
+/// [`start_operator`] authenticated by `kubeconfig` instead: e.g. a ServiceAccount token, to run
+/// the operator under the RBAC the chart grants.
+pub fn start_operator_as(
+    cluster: &Cluster,
+    kubeconfig: &Path,
+    namespace: &str,
+    extra_args: &[&str],
+) -> Result<ChildProcess> {
     let mut cmd = Command::new(operator_binary()?);
-    cmd.env("KUBECONFIG", cluster.operator_kubeconfig()?)
+    cmd.env("KUBECONFIG", kubeconfig)
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
