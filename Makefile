@@ -43,7 +43,7 @@ crds-check: bins
 run-operator: bins
 	$(TARGET_DIR)/debug/rag-operator --log-format text
 
-test: fmt-check clippy crds-check unit-test e2e
+test: fmt-check clippy crds-check chart-lint unit-test e2e
 
 # The whole product on this machine: the local control plane, the operator, the sample RagIndex and
 # RagPipeline on KWOK pods served by real rag-runtime processes, and a question answered. Ctrl-C
