@@ -9,6 +9,7 @@ pub mod context;
 pub mod crds;
 pub mod digest;
 pub mod error;
+pub mod leader;
 pub mod meta;
 pub mod metrics;
 pub mod pipeline;

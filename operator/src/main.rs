@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use rag_operator::context::Shared;
+use rag_operator::leader::{Leadership, LeaseSettings};
 use rag_operator::metrics::Metrics;
 use rag_operator::pipeline::{self, Settings, health::HttpHealthChecker};
 use rag_operator::server::{self, ServerState};
@@ -29,6 +31,18 @@ struct Args {
     /// else; this only catches what a watch might have missed).
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     resync_seconds: u64,
+    /// Run only while holding a Lease, so several replicas can run with one reconciling.
+    #[arg(long, env = "LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, default_value = "ragops-operator")]
+    lease_name: String,
+    /// Seconds a Lease holds without renewal; a standby takes over this long after a leader dies.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    lease_duration_seconds: u64,
 }
 
 #[tokio::main]
@@ -52,17 +66,48 @@ async fn main() -> anyhow::Result<()> {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
+    let leadership = match args.leader_elect {
+        true => Some(Leadership::acquire(client.clone(), &lease_settings(&args)).await?),
+        false => None,
+    };
     let shared = Arc::new(Shared::new(client, metrics));
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("*"),
         "starting the RagPipeline controller"
     );
-    ready.store(true, Ordering::Relaxed);
     let settings = Settings {
         namespace: args.namespace,
-        resync: std::time::Duration::from_secs(args.resync_seconds),
+        resync: Duration::from_secs(args.resync_seconds),
     };
-    pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings).await;
+    let controller = pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings, ready);
+    match leadership {
+        None => controller.await,
+        Some(mut leadership) => tokio::select! {
+            () = controller => leadership.release().await,
+            () = leadership.lost() => {
+                tracing::error!("lost the lease; exiting so that only the leader writes");
+                std::process::exit(1);
+            }
+        },
+    }
     tracing::info!("shut down");
     Ok(())
+}
+
+fn lease_settings(args: &Args) -> LeaseSettings {
+    let duration = Duration::from_secs(args.lease_duration_seconds);
+    LeaseSettings {
+        namespace: args.lease_namespace.clone(),
+        name: args.lease_name.clone(),
+        identity: std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
+        duration,
+        grace: duration / 3,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "rag-operator".into())
 }

@@ -1,5 +1,5 @@
 //! The operator's HTTP endpoints: `/metrics`, `/healthz` (the process is alive) and `/readyz`
-//! (the controller is running).
+//! (this replica leads, when leader election is on, and every cache has synced).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

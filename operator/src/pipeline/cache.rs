@@ -15,6 +15,7 @@ use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
+use tokio::sync::watch;
 
 use super::build::PIPELINE_LABEL;
 use super::validate::referenced_secrets;
@@ -34,13 +35,24 @@ pub struct Stores {
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub pdbs: Store<PodDisruptionBudget>,
     pub pods: Store<Pod>,
+    /// Whether every watch has listed once (see [`Stores::sync`]).
+    synced: watch::Receiver<bool>,
 }
 
 impl Stores {
-    /// Waits until every watch has listed once, so no decision is made on a partial view.
+    /// Waits until every watch has listed once, so no decision is made on a partial view. Any
+    /// number of reconciliations may wait here at once.
     pub async fn ready(&self) {
+        let mut synced = self.synced.clone();
+        // Only fails once the controller (the sender's owner) is gone.
+        let _ = synced.wait_for(|s| *s).await;
+    }
+
+    /// Resolves once every watch but the pipelines' (which the controller itself waits for) has
+    /// listed once, and tells [`Stores::ready`]. Run it exactly once: a store's own readiness
+    /// future wakes only its last waiter, so it must never be awaited from two places at once.
+    pub async fn sync(&self, synced: watch::Sender<bool>) {
         let waits = [
-            self.pipelines.wait_until_ready().boxed(),
             self.indexes.wait_until_ready().boxed(),
             self.deployments.wait_until_ready().boxed(),
             self.services.wait_until_ready().boxed(),
@@ -50,8 +62,9 @@ impl Stores {
             self.pdbs.wait_until_ready().boxed(),
             self.pods.wait_until_ready().boxed(),
         ];
-        // Only fails once the controller (the writers' owner) is gone.
-        let _ = futures::future::try_join_all(waits).await;
+        if futures::future::try_join_all(waits).await.is_ok() {
+            let _ = synced.send(true);
+        }
     }
 
     pub fn get<K>(store: &Store<K>, ns: &str, name: &str) -> Option<Arc<K>>
@@ -74,13 +87,15 @@ where
     }
 }
 
-/// The controller with every watch wired to its trigger, and the stores those watches fill.
-/// `invalid` hears of a RagPipeline that does not deserialize.
+/// The controller with every watch wired to its trigger, the stores those watches fill, and the
+/// sender that [`Stores::sync`] turns on once they have. `invalid` hears of a RagPipeline that
+/// does not deserialize.
 pub fn controller(
     client: &Client,
     namespace: Option<&str>,
     invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
-) -> (Controller<RagPipeline>, Stores) {
+) -> (Controller<RagPipeline>, Stores, watch::Sender<bool>) {
+    let (synced_tx, synced_rx) = watch::channel(false);
     let managed = || watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
     let all = watcher::Config::default;
     let dynamic = dynamic_api::<RagPipeline>(client.clone(), namespace);
@@ -104,6 +119,7 @@ pub fn controller(
         hpas,
         pdbs,
         pods,
+        synced: synced_rx,
     };
 
     let users = Users { pipelines, indexes };
@@ -119,7 +135,7 @@ pub fn controller(
             by_config_map.of_config_map(&cm)
         })
         .watches_stream(secret_stream, move |s| by_secret.of_secret(&s));
-    (controller, stores)
+    (controller, stores, synced_tx)
 }
 
 fn pipeline_of_pod(pod: &Pod) -> Option<ObjectRef<RagPipeline>> {

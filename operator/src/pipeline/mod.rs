@@ -14,6 +14,7 @@ pub mod status;
 pub mod validate;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -21,7 +22,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::{Instrument, field, info_span, warn};
+use tracing::{Instrument, field, info, info_span, warn};
 
 use self::cache::Stores;
 use self::health::HealthChecker;
@@ -51,12 +52,24 @@ pub struct Context {
     pub settings: Settings,
 }
 
-/// Runs the controller until a shutdown signal.
-pub async fn run(shared: Arc<Shared>, health: Arc<dyn HealthChecker>, settings: Settings) {
+/// Runs the controller until a shutdown signal; `ready` turns true once every cache has synced.
+pub async fn run(
+    shared: Arc<Shared>,
+    health: Arc<dyn HealthChecker>,
+    settings: Settings,
+    ready: Arc<AtomicBool>,
+) {
     let reporter = shared.clone();
     let invalid = move |o: &DynamicObject, error: &str| report_invalid(&reporter, o, error);
-    let (controller, stores) =
+    let (controller, stores, synced) =
         cache::controller(&shared.client, settings.namespace.as_deref(), invalid);
+    let caches = stores.clone();
+    let signal_ready = async move {
+        caches.sync(synced).await;
+        caches.ready().await;
+        ready.store(true, Ordering::Relaxed);
+        info!("caches synced; ready");
+    };
     let ctx = Arc::new(Context {
         shared,
         stores,
@@ -64,15 +77,16 @@ pub async fn run(shared: Arc<Shared>, health: Arc<dyn HealthChecker>, settings: 
         backoff: Backoff::default(),
         settings,
     });
-    controller
+    let reconciling = controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 warn!(error = %e, "reconcile loop");
             }
-        })
-        .await;
+        });
+    // Polled together in this task: the caches fill only while the controller runs.
+    futures::future::join(reconciling, signal_ready).await;
 }
 
 /// A RagPipeline the API server holds but this operator cannot read (e.g. written against an
