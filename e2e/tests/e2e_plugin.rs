@@ -129,27 +129,10 @@ fn color_lines<'a>(tree: &'a str, color: &str) -> (&'a str, Vec<&'a str>) {
     (head, pods)
 }
 
-#[tokio::test]
-async fn get_shows_the_tree_and_rollback_moves_traffic_back() -> Result<()> {
-    let world = World::new("plugin-get").await?;
-    // Blue keeps running after the cutover, so both colours have pods.
-    let spec = spec(json!({ "rollout": { "scaleDownDelaySeconds": 300 } }));
-    world.create_pipeline("docs", spec).await?;
-    let rev1 = active_revision(&world.wait_healthy_on("docs", Color::Blue).await?);
-    world.patch_spec("docs", new_revision("2")).await?;
-    // What CI does after a change: wait for the verdict on the new generation.
-    let watched = plugin(&world, &["status", "docs", "--watch", "--timeout", "90s"])
-        .await?
-        .expect(0)?;
-    assert!(
-        watched.stdout.contains("docs is Healthy"),
-        "{}",
-        watched.stdout
-    );
-    let p = world.wait_healthy_on("docs", Color::Green).await?;
-    let rev2 = active_revision(&p);
-
-    let tree = plugin(&world, &["get", "docs"]).await?.expect(0)?.stdout;
+/// `get` (named, unnamed, and through kubectl) after a cutover from blue (`rev1`) to green
+/// (`rev2`) with blue still running.
+async fn get_shows_both_colours(world: &World, rev1: &str, rev2: &str) -> Result<()> {
+    let tree = plugin(world, &["get", "docs"]).await?.expect(0)?.stdout;
     eprintln!("kubectl ragops get docs:\n{tree}");
     let ns = world.ns.name();
     let first = tree.lines().next().unwrap_or_default();
@@ -177,15 +160,39 @@ async fn get_shows_the_tree_and_rollback_moves_traffic_back() -> Result<()> {
     assert!(tree.contains("─ index handbook:"), "{tree}");
     assert!(tree.contains("ago Promoted: "), "{tree}");
     // Without a name: every pipeline of the namespace, here the same one.
-    let all = plugin(&world, &["get"]).await?.expect(0)?.stdout;
+    let all = plugin(world, &["get"]).await?.expect(0)?.stdout;
     assert!(all.starts_with(first), "{all}");
     // Through kubectl, which runs any `kubectl-<name>` on PATH as `kubectl <name>`.
-    let via_kubectl = kubectl_ragops(&world, &["get", "docs"])
+    let via_kubectl = kubectl_ragops(world, &["get", "docs"])
         .await?
         .expect(0)?
         .stdout;
     assert_eq!(via_kubectl.lines().next(), Some(first), "{via_kubectl}");
     assert_eq!(color_lines(&via_kubectl, "green").0, green, "{via_kubectl}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn get_shows_the_tree_and_rollback_moves_traffic_back() -> Result<()> {
+    let world = World::new("plugin-get").await?;
+    // Blue keeps running after the cutover, so both colours have pods.
+    let spec = spec(json!({ "rollout": { "scaleDownDelaySeconds": 300 } }));
+    world.create_pipeline("docs", spec).await?;
+    let rev1 = active_revision(&world.wait_healthy_on("docs", Color::Blue).await?);
+    world.patch_spec("docs", new_revision("2")).await?;
+    // What CI does after a change: wait for the verdict on the new generation.
+    let watched = plugin(&world, &["status", "docs", "--watch", "--timeout", "90s"])
+        .await?
+        .expect(0)?;
+    assert!(
+        watched.stdout.contains("docs is Healthy"),
+        "{}",
+        watched.stdout
+    );
+    let p = world.wait_healthy_on("docs", Color::Green).await?;
+    let rev2 = active_revision(&p);
+
+    get_shows_both_colours(&world, &rev1, &rev2).await?;
 
     // Nothing is paused: promote refuses and sets nothing.
     let refused = plugin(&world, &["promote", "docs"]).await?.expect(1)?;
