@@ -57,3 +57,4 @@ run: e2e-bins bins
 -include rag-runtime/runtime.mk
 -include e2e/e2e.mk
 -include config/argocd/argocd.mk
+-include .github/workflows.mk
