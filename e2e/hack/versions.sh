@@ -5,6 +5,8 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 # helm (build-helm.sh): the release whose k8s.io libraries match K8S_VERSION's minor.
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+# Qdrant server (qdrant.sh): the prebuilt binary or sources from ../shared/qdrant, else the upstream tag.
+QDRANT_VERSION="${QDRANT_VERSION:-v1.18.3}"
 
 # Where binaries, the Go module cache and the Go build cache live (outside the checkout).
 RAGOPS_E2E_CACHE="${RAGOPS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ragops-e2e}"
