@@ -176,6 +176,10 @@ async fn ingest_command(
     let alias = config.collection.0.clone();
     let qdrant = match (&config.vector_store, &revision) {
         (VectorStoreConfig::Qdrant(q), Some(rev)) => {
+            // Checked before the revision's collection exists, so a failure leaves nothing behind.
+            QdrantStore::connect(q, &alias, config.distance)?
+                .ensure_alias_free(&alias)
+                .await?;
             config.collection.0 = format!("{alias}-{rev}");
             Some(q.clone())
         }

@@ -81,6 +81,22 @@ impl QdrantStore {
         &self.collection
     }
 
+    /// Fails when `alias` names a real collection. Qdrant refuses an alias under a collection's
+    /// name, so a revision filled now could never be switched to and would be left behind; a
+    /// plain `ingest` (no `--revision`) on a fresh server creates exactly such a collection.
+    pub async fn ensure_alias_free(&self, alias: &str) -> Result<()> {
+        let collections = self.client.list_collections().await.map_err(store_error)?;
+        if collections.collections.iter().any(|c| c.name == alias) {
+            return Err(Error::Invalid(format!(
+                "{alias} is a collection, not an alias (a plain `ingest` without --revision \
+                 creates it), so the alias {alias} cannot be switched to a revision; nothing was \
+                 written. Delete the collection {alias} and ingest with --revision again (readers \
+                 of {alias} fail until the alias exists), or keep ingesting without --revision"
+            )));
+        }
+        Ok(())
+    }
+
     /// Points `alias` at this store's collection; returns the collection it pointed at before.
     pub async fn switch_alias(&self, alias: &str) -> Result<Option<String>> {
         let aliases = self.client.list_aliases().await.map_err(store_error)?;
