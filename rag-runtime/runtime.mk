@@ -3,7 +3,8 @@
 #   make ingest-sample   ingest the sample corpus into ./data first
 #   make bench           release build, then query throughput/latency, ingest rate and memory
 #                        (BENCH_ARGS="--sizes 10000 --seconds 5" to shorten)
-#   make qdrant-test     the Qdrant server tests; QDRANT_URL=http://localhost:6334 to run them all
+#   make qdrant-test     the Qdrant server tests (part of `make test`) against a real Qdrant started
+#                        for them by e2e/hack/qdrant.sh; QDRANT_URL=http://host:6334 uses yours instead
 .PHONY: run-runtime ingest-sample bench
 
 RUNTIME_SAMPLE_DOCS ?= rag-runtime/testdata/docs
@@ -18,12 +19,18 @@ ingest-sample:
 bench:
 	$(CARGO) bench -p rag-runtime --bench serve -- $(BENCH_ARGS)
 
-# The tests needing a Qdrant server are ignored unless asked for: with QDRANT_URL set they run, and
-# `make unit-test` runs them too.
+# The tests needing a Qdrant server are ignored by `cargo test`; here they run (--include-ignored)
+# against a server on loopback started for the run and removed after it (`qdrant.sh install`
+# caches the pinned binary first), or against the one QDRANT_URL names (its gRPC port).
+QDRANT_SH := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../e2e/hack/qdrant.sh)
+QDRANT_TEST := $(CARGO) test --workspace --exclude e2e --test qdrant_server -- --include-ignored --show-output
 .PHONY: qdrant-test
 qdrant-test:
-	$(CARGO) test --workspace --exclude e2e --test qdrant_server -- $(if $(QDRANT_URL),--include-ignored)
-
 ifneq ($(QDRANT_URL),)
-unit-test: qdrant-test
+	$(QDRANT_TEST)
+else
+	$(QDRANT_SH) install
+	$(QDRANT_SH) run -- $(QDRANT_TEST)
 endif
+
+test: qdrant-test

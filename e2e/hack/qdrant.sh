@@ -36,6 +36,7 @@ QDRANT_BIN="${QDRANT_DIR}/qdrant"
 XZ_NAME="qdrant-${QDRANT_VERSION}-linux-x86_64.xz"
 SRC_NAME="qdrant-${QDRANT_VERSION}-src.tar.gz"
 STATE="${RAGOPS_QDRANT_STATE:-${REPO_ROOT}/.e2e/qdrant}"
+# shellcheck disable=SC2034 # read by await_healthy (cluster-lib.sh)
 TIMEOUT="${RAGOPS_QDRANT_START_TIMEOUT:-60}"
 
 # ---- install ----
@@ -178,7 +179,10 @@ cmd_start() {
   t0="$(date +%s%N)"
   launch_qdrant
   # It is ready within ~0.1 s; await_healthy polls every 0.5 s, so look more often at first.
-  for _ in {1..20}; do healthy qdrant && break || sleep 0.05; done
+  for _ in {1..20}; do
+    if healthy qdrant; then break; fi
+    sleep 0.05
+  done
   await_healthy qdrant launch_qdrant
   write_env
   log "ready in $((($(date +%s%N) - t0) / 1000000)) ms: gRPC ${GRPC_PORT}, HTTP ${HTTP_PORT} (state ${STATE})"
