@@ -6,6 +6,7 @@
 #   make cluster-down  stop it (E2E_KEEP_LOGS=1 keeps logs and the audit log)
 #   make cluster-updown-loop  up/status/down E2E_UPDOWN_RUNS times in private state dirs
 #   make e2e           bins -> build -> cluster up -> cargo test -p e2e -> cluster down (always)
+#   make qdrant-install  cache the pinned Qdrant server (hack/qdrant.sh; prebuilt, else from source)
 
 E2E_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 E2E_HACK := $(E2E_DIR)/hack
@@ -18,10 +19,17 @@ E2E_KEEP_LOGS ?= 0
 E2E_TEST_ARGS ?=
 # Iterations of cluster-updown-loop.
 E2E_UPDOWN_RUNS ?= 20
+# A Qdrant server beside the cluster (RAGOPS_E2E_QDRANT_URL): 1 on, 0 off, auto (default) on when
+# the prebuilt server is cached or can be installed at once, never building it from source.
+E2E_QDRANT ?= $(or $(RAGOPS_E2E_QDRANT),auto)
+E2E_QDRANT_DECIDE = qdrant=$(E2E_QDRANT); \
+	if [ "$$qdrant" = auto ]; then \
+	  if $(E2E_HACK)/qdrant.sh install --if-prebuilt; then qdrant=1; else qdrant=0; fi; \
+	fi
 
 export RAGOPS_E2E_STATE ?= $(abspath $(E2E_DIR)/..)/.e2e/cluster
 
-.PHONY: e2e-bins chart-lint cluster-up cluster-down cluster-env cluster-updown-loop e2e
+.PHONY: e2e-bins chart-lint cluster-up cluster-down cluster-env cluster-updown-loop e2e qdrant-install
 
 e2e-bins:
 	$(E2E_NICE) $(E2E_HACK)/build-control-plane.sh
@@ -37,7 +45,10 @@ chart-lint: e2e-bins
 	done
 
 cluster-up: e2e-bins
-	$(E2E_HACK)/cluster.sh up
+	@$(E2E_QDRANT_DECIDE); RAGOPS_E2E_QDRANT=$$qdrant $(E2E_HACK)/cluster.sh up
+
+qdrant-install:
+	$(E2E_HACK)/qdrant.sh install
 
 cluster-down:
 	RAGOPS_E2E_KEEP_LOGS=$(E2E_KEEP_LOGS) $(E2E_HACK)/cluster.sh down
@@ -57,7 +68,8 @@ e2e: e2e-bins
 	@status=0; down=1; \
 	if $(E2E_HACK)/cluster.sh status 2>/dev/null; then down=0; fi; \
 	trap 'if [ $$down = 1 ]; then RAGOPS_E2E_KEEP_LOGS=1 $(E2E_HACK)/cluster.sh down; fi; exit 130' INT TERM; \
-	if env_out="$$($(E2E_HACK)/cluster.sh up)"; then \
+	$(E2E_QDRANT_DECIDE); \
+	if env_out="$$(RAGOPS_E2E_QDRANT=$$qdrant $(E2E_HACK)/cluster.sh up)"; then \
 	  eval "$$env_out"; \
 	  $(CARGO) test -p e2e --no-fail-fast -- --test-threads=$(E2E_TEST_THREADS) $(E2E_TEST_ARGS) || status=$$?; \
 	else \

@@ -9,6 +9,10 @@
 #   cluster.sh status exit 0 when every component runs and its health endpoint answers 200;
 #                     otherwise name the ones that do not, and exit 1
 #
+# RAGOPS_E2E_QDRANT=1: `up` also starts a Qdrant server (qdrant.sh, state in <state>/qdrant) and
+# exports RAGOPS_E2E_QDRANT_URL (gRPC) and RAGOPS_E2E_QDRANT_HTTP_URL; status checks its /readyz,
+# down stops it.
+#
 # Progress goes to stderr, so `eval "$(cluster.sh up)"` works. Works without a terminal (make, CI).
 set -euo pipefail
 
@@ -28,6 +32,7 @@ NODES="${RAGOPS_E2E_NODES:-2}"
 # local-route: a 198.18.0.0/15 /24 per node routed to lo (needs root); EndpointSlices accept those.
 POD_NET="${RAGOPS_E2E_POD_NET:-loopback}"
 TIMEOUT="${RAGOPS_E2E_START_TIMEOUT:-120}"
+QDRANT="${RAGOPS_E2E_QDRANT:-0}"
 
 cmd_env() {
   [[ -f "${STATE}/env" ]] || die "no cluster at ${STATE} (run: $0 up)"
@@ -103,10 +108,27 @@ launch_kwok() {
   set_health kwok "http://127.0.0.1:${KWOK_PORT}/healthz" -
 }
 
+# ---- Qdrant: qdrant.sh with its state in <state>/qdrant ----
+qdrant_sh() { RAGOPS_QDRANT_STATE="${STATE}/qdrant" "${HACK_DIR}/qdrant.sh" "$@"; }
+
+# qdrant_up: install (instant once cached), start, and print its exports under RAGOPS_E2E_ names.
+qdrant_up() {
+  local out
+  qdrant_sh install || die "Qdrant is not installed (see ${HACK_DIR}/qdrant.sh install)"
+  out="$(qdrant_sh start)" || die "Qdrant did not start (log: ${STATE}/qdrant/logs/qdrant.log)"
+  echo "${out//export QDRANT_/export RAGOPS_E2E_QDRANT_}"
+}
+
+# qdrant_healthy: true when no Qdrant belongs to this cluster, or it answers /readyz.
+qdrant_healthy() { [[ ! -d "${STATE}/qdrant" ]] || qdrant_sh status 2>/dev/null; }
+
+qdrant_down() { [[ ! -d "${STATE}/qdrant" ]] || qdrant_sh stop; }
+
 cmd_up() {
   local t0
   t0="$(date +%s)"
-  if [[ -f "${STATE}/env" ]] && all_healthy; then
+  if [[ -f "${STATE}/env" ]] && all_healthy && qdrant_healthy; then
+    if [[ "${QDRANT}" == 1 && ! -d "${STATE}/qdrant" ]]; then qdrant_up >>"${STATE}/env"; fi
     log "already running (${STATE})"
     cmd_env
     return
@@ -115,9 +137,11 @@ cmd_up() {
     if [[ -f "${STATE}/env" ]]; then
       log "the cluster at ${STATE} is not healthy; replacing it:"
       health_report || true
+      qdrant_healthy || qdrant_sh status || true
     fi
     stop_all
     remove_pod_routes
+    qdrant_down
   fi
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
     [[ -x "${BIN}/${b}" ]] || die "missing ${BIN}/${b}; build it first: ${HACK_DIR}/build-control-plane.sh (make e2e-bins)"
@@ -167,9 +191,13 @@ EOF
   wait_until "kube-controller-manager (default ServiceAccount)" "${TIMEOUT}" \
     "${KUBECTL[@]}" get serviceaccount default -n default
 
+  local qdrant_env=""
+  if [[ "${QDRANT}" == 1 ]]; then qdrant_env="$(qdrant_up)" || exit 1; fi
+
   # Never report up with a component missing: every one must still run and answer now.
-  if ! all_healthy; then
+  if ! all_healthy || ! qdrant_healthy; then
     health_report || true
+    qdrant_healthy || qdrant_sh status || true
     die "a component failed after it had started (logs: ${STATE}/logs)"
   fi
 
@@ -180,6 +208,7 @@ EOF
     echo "export RAGOPS_E2E_AUDIT_LOG=${STATE}/audit.log"
     echo "export RAGOPS_E2E_KUBECTL=${BIN}/kubectl"
     echo "export RAGOPS_E2E_POD_CIDRS=$(IFS=,; echo "${POD_CIDRS[*]}")"
+    [[ -z "${qdrant_env}" ]] || echo "${qdrant_env}"
   } >"${STATE}/env"
   log "up in $(($(date +%s) - t0))s: ${SERVER} (state ${STATE})"
   cmd_env
@@ -190,7 +219,10 @@ cmd_status() {
     log "not running (no cluster at ${STATE})"
     exit 1
   fi
-  if health_report; then
+  local bad=0
+  health_report || bad=1
+  if [[ -d "${STATE}/qdrant" ]]; then qdrant_sh status || bad=1; fi
+  if ((bad == 0)); then
     log "running, every component healthy (${STATE})"
   else
     log "not healthy (${STATE})"
@@ -205,6 +237,7 @@ cmd_down() {
   fi
   stop_all
   remove_pod_routes
+  qdrant_down
   if [[ "${RAGOPS_E2E_KEEP_LOGS:-0}" == 1 ]]; then
     rm -rf "${STATE}/etcd" "${STATE}/pki" "${STATE}/kubeconfig" "${STATE}/pids" "${STATE}/health" "${STATE}/env"
     log "stopped; logs kept in ${STATE}/logs and ${STATE}/audit.log"

@@ -3,6 +3,7 @@
 # and the e2e suite.
 #
 #   qdrant.sh install [--print-path]  put the server binary in the cache (idempotent)
+#   qdrant.sh install --if-prebuilt   the same, but exit 3 instead of building from source
 #   qdrant.sh run -- CMD...           start a server in a temp dir, run CMD with QDRANT_URL (gRPC)
 #                                     and QDRANT_HTTP_URL exported, stop it; exits with CMD's code
 #   qdrant.sh start                   start one in the state dir; prints `export ...` lines
@@ -103,6 +104,10 @@ install_locked() {
     fi
     log "cached binary was made from '$(cat "${QDRANT_DIR}/.stamp")'; replacing it"
   fi
+  if [[ "${IF_PREBUILT}" == 1 && ! -f "${DIST}/${XZ_NAME}" ]]; then
+    log "no prebuilt Qdrant ${QDRANT_VERSION} at ${DIST} and none cached; not building it now"
+    return 3
+  fi
   [[ -n "${stamp}" ]] || build_instructions
   t0="$(date +%s)"
   tmp="${QDRANT_DIR}/qdrant.tmp"
@@ -129,14 +134,24 @@ install_locked() {
   log "installed ${QDRANT_BIN} in $(($(date +%s) - t0))s"
 }
 
+IF_PREBUILT=0
 cmd_install() {
+  local print=0 arg rc=0
+  for arg in "$@"; do
+    case "${arg}" in
+      --print-path) print=1 ;;
+      --if-prebuilt) IF_PREBUILT=1 ;;
+      *) die "install: unknown option ${arg}" ;;
+    esac
+  done
   mkdir -p "${QDRANT_DIR}"
   # One install at a time per cache.
   exec 9>"${QDRANT_DIR}/.lock"
   flock 9
-  install_locked
+  install_locked || rc=$?
   exec 9>&-
-  if [[ "${1:-}" == --print-path ]]; then echo "${QDRANT_BIN}"; fi
+  ((rc == 0)) || return "${rc}"
+  if ((print)); then echo "${QDRANT_BIN}"; fi
 }
 
 # ---- a server in STATE ----
