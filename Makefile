@@ -57,4 +57,5 @@ run: e2e-bins bins
 -include rag-runtime/runtime.mk
 -include e2e/e2e.mk
 -include config/argocd/argocd.mk
+-include images/images.mk
 -include .github/workflows.mk
