@@ -391,7 +391,6 @@ pub fn merge(target: &mut Value, patch: Value) {
     }
 }
 
-
 /// A spec patch that changes the pod template (a new revision) and nothing else.
 pub fn new_revision(marker: &str) -> Value {
     json!({ "runtime": { "env": [{ "name": "ROLLOUT_MARKER", "value": marker }] } })
