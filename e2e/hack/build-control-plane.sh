@@ -20,26 +20,9 @@ fi
 die() { echo "build-control-plane: error: $*" >&2; exit 1; }
 log() { echo "build-control-plane: $*" >&2; }
 
-GO="${GO:-$(command -v go || true)}"
-[[ -z "${GO}" && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
-[[ -n "${GO}" && -x "${GO}" ]] ||
-  die "Go not found. Install Go >= 1.26 (https://go.dev/dl/) and put it on PATH, or set GO=/path/to/go."
-
-export GOMODCACHE="${RAGOPS_E2E_CACHE}/gomod"
-export GOCACHE="${RAGOPS_E2E_CACHE}/gocache"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-# The checksum database is often unreachable where the proxy is; the hashes of every module are
-# pinned in the checked-in go.sum files under e2e/hack/gosum/ instead (see README).
-export GOSUMDB="${GOSUMDB:-off}"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOWORK=off
-
-GO_VERSION="$("${GO}" env GOVERSION)"
-go_minor="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"${GO_VERSION}")"
-[[ "${go_minor}" =~ ^[0-9]+$ && "${go_minor}" -ge 26 ]] ||
-  die "${GO} is ${GO_VERSION}; Kubernetes ${K8S_VERSION} needs Go >= 1.26 (GOTOOLCHAIN=local, no auto-download)."
+# shellcheck source=go-env.sh
+source "${HACK_DIR}/go-env.sh"
+go_env "Kubernetes ${K8S_VERSION}"
 
 TAGS="selinux,notest,grpcnotrace"
 SRC_DIR="${RAGOPS_E2E_CACHE}/src"

@@ -32,33 +32,13 @@ if [[ "${print_path}" == 1 ]]; then
   exit 0
 fi
 
-GO="${GO:-$(command -v go || true)}"
-[[ -z "${GO}" && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
-[[ -n "${GO}" && -x "${GO}" ]] ||
-  die "Go not found. Install Go >= 1.26 (https://go.dev/dl/) and put it on PATH, or set GO=/path/to/go."
-
-# The same environment as build-control-plane.sh: caches outside the checkout, no toolchain
-# download, hashes from the checked-in go.sum rather than the checksum database.
-export GOMODCACHE="${RAGOPS_E2E_CACHE}/gomod"
-export GOCACHE="${RAGOPS_E2E_CACHE}/gocache"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-export GOSUMDB="${GOSUMDB:-off}"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOWORK=off
-
-GO_VERSION="$("${GO}" env GOVERSION)"
-go_minor="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"${GO_VERSION}")"
-[[ "${go_minor}" =~ ^[0-9]+$ && "${go_minor}" -ge 26 ]] ||
-  die "${GO} is ${GO_VERSION}; needs Go >= 1.26 (GOTOOLCHAIN=local, no auto-download)."
+# shellcheck source=go-env.sh
+source "${HACK_DIR}/go-env.sh"
+go_env "${NAME} ${VERSION}"
 
 SRC_DIR="${RAGOPS_E2E_CACHE}/src/${NAME}-${VERSION}"
-mkdir -p "${BIN_DIR}" "${SRC_DIR}" "${GOMODCACHE}" "${GOCACHE}"
-
-# The same lock as the other build scripts: one Go build at a time per cache.
-exec 9>"${RAGOPS_E2E_CACHE}/.build.lock"
-command -v flock >/dev/null && flock 9
+mkdir -p "${BIN_DIR}" "${SRC_DIR}"
+go_build_lock
 
 STAMP="${MODULE}@${VERSION} ${PACKAGE} ${GO_VERSION}"
 if [[ -x "${BIN}" && "$(cat "${BIN_DIR}/.stamp" 2>/dev/null)" == "${STAMP}" ]]; then

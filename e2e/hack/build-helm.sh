@@ -20,32 +20,13 @@ fi
 die() { echo "build-helm: error: $*" >&2; exit 1; }
 log() { echo "build-helm: $*" >&2; }
 
-GO="${GO:-$(command -v go || true)}"
-[[ -z "${GO}" && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
-[[ -n "${GO}" && -x "${GO}" ]] ||
-  die "Go not found. Install Go >= 1.26 (https://go.dev/dl/) and put it on PATH, or set GO=/path/to/go."
-
-export GOMODCACHE="${RAGOPS_E2E_CACHE}/gomod"
-export GOCACHE="${RAGOPS_E2E_CACHE}/gocache"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-# Hashes are pinned in the checked-in go.sum (gosum/helm-<version>.sum), not the checksum database.
-export GOSUMDB="${GOSUMDB:-off}"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOWORK=off
-
-GO_VERSION="$("${GO}" env GOVERSION)"
-go_minor="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"${GO_VERSION}")"
-[[ "${go_minor}" =~ ^[0-9]+$ && "${go_minor}" -ge 26 ]] ||
-  die "${GO} is ${GO_VERSION}; helm ${HELM_VERSION} needs Go >= 1.26 (GOTOOLCHAIN=local, no auto-download)."
+# shellcheck source=go-env.sh
+source "${HACK_DIR}/go-env.sh"
+go_env "helm ${HELM_VERSION}"
 
 SRC_DIR="${RAGOPS_E2E_CACHE}/src/helm-${HELM_VERSION}"
-mkdir -p "${E2E_BIN_DIR}" "${SRC_DIR}" "${GOMODCACHE}" "${GOCACHE}"
-
-# The same lock as build-control-plane.sh: one Go build at a time per cache.
-exec 9>"${RAGOPS_E2E_CACHE}/.build.lock"
-command -v flock >/dev/null && flock 9
+mkdir -p "${E2E_BIN_DIR}" "${SRC_DIR}"
+go_build_lock
 
 STAMP="helm ${HELM_VERSION} ${GO_VERSION}"
 if [[ -x "${HELM_BIN}" && "$(cat "${E2E_BIN_DIR}/.helm.stamp" 2>/dev/null)" == "${STAMP}" ]]; then
