@@ -20,9 +20,19 @@ use serde_json::json;
 const RESTORE_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A Healthy pipeline `docs` on blue whose rollout has finished writing (its Promoted Event is
-/// the last write of the first deploy).
+/// the last write of the first deploy). Its quantities are written the way people write them,
+/// not the way the API server stores them (`0.5` becomes `500m`, `1024Mi` becomes `1Gi`): that
+/// must not look like a change on every look.
 async fn healthy(world: &World) -> Result<()> {
-    world.create_pipeline("docs", fast_rollout()).await?;
+    let mut spec = fast_rollout();
+    common::merge(
+        &mut spec,
+        serde_json::json!({ "runtime": {
+            "resources": { "requests": { "cpu": "0.5", "memory": "1024Mi" } },
+            "dataSizeLimit": "2048Mi"
+        } }),
+    );
+    world.create_pipeline("docs", spec).await?;
     world.wait_healthy_on("docs", Color::Blue).await?;
     world.wait_event("docs", "Promoted").await?;
     Ok(())

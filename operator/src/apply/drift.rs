@@ -10,22 +10,74 @@ use serde_json::Value;
 
 /// The first field `desired` sets that `observed` lacks or holds differently, as a path such as
 /// `.spec.template.spec.containers[0].image` (`""` for the root); none when nothing differs.
-/// Fields only the API server sets (defaults, status, server metadata) are ignored.
+/// Fields only the API server sets (defaults, status, server metadata) are ignored, and so is the
+/// API server's rewriting of a quantity into its canonical form (`1024Mi` is stored as `1Gi`).
 pub fn first_difference(desired: &Value, observed: &Value) -> Option<String> {
+    difference(desired, observed, false)
+}
+
+/// [`first_difference`]; `quantities` says the values compared are Kubernetes quantities.
+fn difference(desired: &Value, observed: &Value, quantities: bool) -> Option<String> {
     match (desired, observed) {
         (Value::Object(d), Value::Object(o)) => d.iter().find_map(|(k, dv)| match o.get(k) {
             None => Some(format!(".{k}")),
-            Some(ov) => first_difference(dv, ov).map(|rest| format!(".{k}{rest}")),
+            Some(ov) => difference(dv, ov, quantities || holds_quantities(k))
+                .map(|rest| format!(".{k}{rest}")),
         }),
         (Value::Array(d), Value::Array(o)) if d.len() == o.len() => {
             let mut pairs = d.iter().zip(o).enumerate();
             pairs.find_map(|(i, (dv, ov))| {
-                first_difference(dv, ov).map(|rest| format!("[{i}]{rest}"))
+                difference(dv, ov, false).map(|rest| format!("[{i}]{rest}"))
             })
         }
         _ if desired == observed => None,
+        (Value::String(d), Value::String(o)) if quantities && same_quantity(d, o) => None,
         _ => Some(String::new()),
     }
+}
+
+/// Fields whose values (or the values of whose map) are quantities: resource requests and
+/// limits, and an emptyDir's size limit.
+fn holds_quantities(key: &str) -> bool {
+    matches!(key, "requests" | "limits" | "sizeLimit")
+}
+
+/// Whether two quantities are the same amount (`0.5` and `500m`, `1024Mi` and `1Gi`).
+fn same_quantity(a: &str, b: &str) -> bool {
+    match (quantity(a), quantity(b)) {
+        (Some(x), Some(y)) => (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()) * 4.0,
+        _ => false,
+    }
+}
+
+/// The amount a Kubernetes quantity stands for: a decimal number, then a binary (`Ki`…`Ei`) or
+/// decimal (`n`, `u`, `m`, `k`, `M`…`E`) suffix or a decimal exponent (`e3`).
+fn quantity(s: &str) -> Option<f64> {
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(end);
+    let number: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent => 10f64.powi(exponent.strip_prefix(['e', 'E'])?.parse().ok()?),
+    };
+    Some(number * scale)
 }
 
 /// The first field in `owned` (a `fieldsV1` set: the fields one manager owns) that `desired` no
@@ -121,6 +173,49 @@ mod tests {
                 "{observed}"
             );
         }
+    }
+
+    #[test]
+    fn quantities_the_api_server_rewrote_are_not_drift() {
+        let desired = json!({"resources": {"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"memory": "1e3"}},
+            "emptyDir": {"sizeLimit": "2048Ki"}, "env": [{"name": "A", "value": "0.5"}]});
+        let canonical = json!({"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1k"}},
+            "emptyDir": {"sizeLimit": "2Mi"}, "env": [{"name": "A", "value": "0.5"}]});
+        assert_eq!(first_difference(&desired, &canonical), None);
+        let more = json!({"resources": {"requests": {"cpu": "600m", "memory": "1Gi"}, "limits": {"memory": "1k"}},
+            "emptyDir": {"sizeLimit": "2Mi"}, "env": [{"name": "A", "value": "0.5"}]});
+        assert_eq!(
+            first_difference(&desired, &more).as_deref(),
+            Some(".resources.requests.cpu")
+        );
+        // Only quantity fields compare as amounts: an env value "500m" is not "0.5".
+        let env = json!({"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1k"}},
+            "emptyDir": {"sizeLimit": "2Mi"}, "env": [{"name": "A", "value": "500m"}]});
+        assert_eq!(
+            first_difference(&desired, &env).as_deref(),
+            Some(".env[0].value")
+        );
+    }
+
+    #[test]
+    fn quantities_parse_with_every_suffix() {
+        let cases = [
+            ("1", 1.0),
+            ("250m", 0.25),
+            ("1.5Gi", 1.5 * 1024f64.powi(3)),
+            ("2k", 2000.0),
+            ("3e2", 300.0),
+            ("100n", 1e-7),
+        ];
+        for (text, amount) in cases {
+            let parsed = quantity(text).unwrap();
+            assert!(
+                (parsed - amount).abs() <= amount * 1e-12,
+                "{text}: {parsed}"
+            );
+        }
+        assert_eq!(quantity("lots"), None);
+        assert_eq!(quantity("1Xi"), None);
     }
 
     /// What a Deployment's apply entry looks like: a field, a keyed list item, a set, an index.
