@@ -72,32 +72,6 @@ impl AuditLog {
         Ok(text.lines().filter_map(parse_line).collect())
     }
 
-    /// Write requests (create/update/patch/delete) by `user` received within `window`.
-    pub fn writes_by(
-        &self,
-        user: &str,
-        window: impl RangeBounds<Timestamp>,
-    ) -> Result<Vec<AuditEvent>> {
-        Ok(self
-            .events()?
-            .into_iter()
-            .filter(|e| e.user == user && e.is_write() && window.contains(&e.received))
-            .collect())
-    }
-
-    /// Read requests (get/list, not watch) by `user` received within `window`.
-    pub fn reads_by(
-        &self,
-        user: &str,
-        window: impl RangeBounds<Timestamp>,
-    ) -> Result<Vec<AuditEvent>> {
-        Ok(self
-            .events()?
-            .into_iter()
-            .filter(|e| e.user == user && e.is_read() && window.contains(&e.received))
-            .collect())
-    }
-
     /// Every request by `user` (any verb) received within `window`.
     pub fn requests_by(
         &self,
@@ -109,6 +83,26 @@ impl AuditLog {
             .into_iter()
             .filter(|e| e.user == user && window.contains(&e.received))
             .collect())
+    }
+
+    /// Write requests (create/update/patch/delete) by `user` received within `window`.
+    pub fn writes_by(
+        &self,
+        user: &str,
+        window: impl RangeBounds<Timestamp>,
+    ) -> Result<Vec<AuditEvent>> {
+        let requests = self.requests_by(user, window)?;
+        Ok(requests.into_iter().filter(AuditEvent::is_write).collect())
+    }
+
+    /// Read requests (get/list, not watch) by `user` received within `window`.
+    pub fn reads_by(
+        &self,
+        user: &str,
+        window: impl RangeBounds<Timestamp>,
+    ) -> Result<Vec<AuditEvent>> {
+        let requests = self.requests_by(user, window)?;
+        Ok(requests.into_iter().filter(AuditEvent::is_read).collect())
     }
 
     /// Requests by `user` within `window` that the API server refused as forbidden (403).
