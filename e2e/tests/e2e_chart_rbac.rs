@@ -226,10 +226,7 @@ async fn scenario(world: &World) -> Result<()> {
     }
     world.pods.set_status(503);
     let mut held = new_revision("3");
-    merge(
-        &mut held,
-        json!({ "rollout": { "healthCheck": { "failureThreshold": 100 } } }),
-    );
+    merge(&mut held, common::hold_on_failing_probes());
     world.patch_spec("docs", held).await?;
     world
         .wait_pipeline("docs", "the new colour failing its probes", |p| {

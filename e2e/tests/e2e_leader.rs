@@ -13,7 +13,6 @@ use e2e::{ChildProcess, wait_for};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use rag_operator::api::Color;
-use serde_json::json;
 
 /// The identity holding `lease` in `default`, once someone does.
 async fn holder(leases: &Api<Lease>, lease: &str) -> Result<String> {
@@ -77,10 +76,7 @@ async fn a_standby_takes_over_mid_rollout_and_completes_it_once() -> Result<()> 
 
     let guard = TrafficGuard::start(&world, "docs");
     let mut spec = fast_rollout();
-    merge(
-        &mut spec,
-        json!({ "rollout": { "healthCheck": { "failureThreshold": 100 } } }),
-    );
+    merge(&mut spec, common::hold_on_failing_probes());
     world.create_pipeline("docs", spec).await?;
     world.wait_healthy_on("docs", Color::Blue).await?;
     // Readiness says who leads: the standby has not even started its controller.

@@ -63,8 +63,7 @@ fn spec(patch: Value) -> Value {
 async fn abort_stops_the_rollout_in_flight_and_retry_resumes_it() -> Result<()> {
     let world = World::new("abort").await?;
     let guard = TrafficGuard::start(&world, "docs");
-    // Failing probes hold the rollout (instead of failing it) for as long as the test needs.
-    let spec = spec(json!({ "rollout": { "healthCheck": { "failureThreshold": 100 } } }));
+    let spec = spec(common::hold_on_failing_probes());
     world.create_pipeline("docs", spec).await?;
     let before = world.wait_healthy_on("docs", Color::Blue).await?;
     let rev1 = active_revision(&before);

@@ -315,7 +315,7 @@ async fn a_failed_rollout_and_an_abort_each_end_a_watch_with_2() -> Result<()> {
     assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
 
     // Held instead of failed (many failures allowed), then aborted by the plugin.
-    let hold = json!({ "rollout": { "healthCheck": { "failureThreshold": 100 } } });
+    let hold = common::hold_on_failing_probes();
     let mut patch = new_revision("3");
     merge(&mut patch, hold);
     world.patch_spec("docs", patch).await?;

@@ -10,18 +10,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::DeleteParams;
 use rag_operator::api::Color;
-use serde_json::json;
 
 #[tokio::test]
 async fn operator_killed_mid_rollout_completes_it_exactly_once() -> Result<()> {
     let mut world = World::new("restart").await?;
     let guard = TrafficGuard::start(&world, "docs");
     let mut spec = fast_rollout();
-    // Failing probes hold the rollout between "green is ready" and "switch" for as long as needed.
-    merge(
-        &mut spec,
-        json!({ "rollout": { "healthCheck": { "failureThreshold": 100 } } }),
-    );
+    merge(&mut spec, common::hold_on_failing_probes());
     world.create_pipeline("docs", spec).await?;
     world.wait_healthy_on("docs", Color::Blue).await?;
 

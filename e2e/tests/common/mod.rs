@@ -398,6 +398,12 @@ pub fn new_revision(marker: &str) -> Value {
 
 /// Spec patch for scenarios served by the built-in fake pod servers: quick checks and no smoke
 /// queries (the fake servers answer only /healthz and /readyz).
+/// A spec patch under which failing probes hold a rollout (between "the new colour is up" and
+/// "switch") for as long as a test needs, instead of failing it.
+pub fn hold_on_failing_probes() -> Value {
+    json!({ "rollout": { "healthCheck": { "failureThreshold": 100 } } })
+}
+
 pub fn fast_rollout() -> Value {
     json!({
         "rollout": {
