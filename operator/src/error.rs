@@ -36,6 +36,8 @@ pub enum Error {
     Status(#[source] kube::Error),
     #[error("removing handled annotations: {0}")]
     Annotations(#[source] kube::Error),
+    #[error("updating finalizers: {0}")]
+    Finalizer(#[source] kube::Error),
 }
 
 impl Error {
@@ -48,6 +50,7 @@ impl Error {
             Error::Sweep { .. } => "sweep",
             Error::Status(_) => "status",
             Error::Annotations(_) => "annotations",
+            Error::Finalizer(_) => "finalizer",
         }
     }
 
@@ -60,6 +63,7 @@ impl Error {
             Error::Sweep { .. } => "CleanupFailed",
             Error::Status(_) => "StatusUpdateFailed",
             Error::Annotations(_) => "AnnotationUpdateFailed",
+            Error::Finalizer(_) => "FinalizerUpdateFailed",
         }
     }
 
@@ -70,7 +74,7 @@ impl Error {
             | Error::Apply { source, .. }
             | Error::Scale { source, .. }
             | Error::Sweep { source, .. } => source,
-            Error::Status(e) | Error::Annotations(e) => e,
+            Error::Status(e) | Error::Annotations(e) | Error::Finalizer(e) => e,
         };
         matches!(source, kube::Error::Api(s) if s.code == 409)
     }
@@ -111,6 +115,7 @@ mod tests {
             },
             Error::Status(api()),
             Error::Annotations(api()),
+            Error::Finalizer(api()),
         ];
         let categories: std::collections::BTreeSet<_> =
             errors.iter().map(Error::category).collect();

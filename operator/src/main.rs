@@ -1,4 +1,4 @@
-//! The manager: wires telemetry, the HTTP endpoints and the RagPipeline controller.
+//! The manager: wires telemetry, the HTTP endpoints and the RagPipeline and RagIndex controllers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use rag_operator::context::Shared;
+use rag_operator::index;
 use rag_operator::leader::{Leadership, LeaseSettings};
 use rag_operator::metrics::Metrics;
 use rag_operator::pipeline::{self, Settings, health::HttpHealthChecker};
@@ -43,6 +44,9 @@ struct Args {
     /// Seconds a Lease holds without renewal; a standby takes over this long after a leader dies.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
     lease_duration_seconds: u64,
+    /// rag-runtime image of the ingest Jobs of RagIndexes that name none (`spec.ingest.image`).
+    #[arg(long, env = "RUNTIME_IMAGE", default_value = concat!("ghcr.io/ragops/rag-runtime:", env!("CARGO_PKG_VERSION")))]
+    runtime_image: String,
 }
 
 #[tokio::main]
@@ -73,13 +77,25 @@ async fn main() -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(client, metrics));
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("*"),
-        "starting the RagPipeline controller"
+        "starting the RagPipeline and RagIndex controllers"
+    );
+    let resync = Duration::from_secs(args.resync_seconds);
+    let indexes = index::run(
+        shared.clone(),
+        index::Settings {
+            namespace: args.namespace.clone(),
+            resync,
+            runtime_image: args.runtime_image,
+        },
     );
     let settings = Settings {
         namespace: args.namespace,
-        resync: Duration::from_secs(args.resync_seconds),
+        resync,
     };
-    let controller = pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings, ready);
+    let pipelines = pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings, ready);
+    let controller = async {
+        futures::future::join(pipelines, indexes).await;
+    };
     match leadership {
         None => controller.await,
         Some(mut leadership) => tokio::select! {

@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
+
+use crate::api::SecretKeyRef;
 
 /// Label selecting everything the operator manages (its watches use it).
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -45,4 +48,20 @@ pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
         .iter()
         .flatten()
         .any(|r| r.uid == uid && r.controller == Some(true))
+}
+
+/// The variable `name` read from a Secret key: credentials reach pods by reference only.
+pub fn env_from_secret(name: &str, r: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
 }

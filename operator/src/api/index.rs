@@ -28,6 +28,7 @@ use super::SecretKeyRef;
     ),
     printcolumn(name = "Documents", type_ = "integer", json_path = ".status.documents"),
     printcolumn(name = "Chunks", type_ = "integer", json_path = ".status.chunks"),
+    printcolumn(name = "Indexed", type_ = "date", json_path = ".status.lastIndexedAt"),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -35,6 +36,7 @@ use super::SecretKeyRef;
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.vectorStore.qdrant) || !has(self.sources) || self.sources.all(s, has(s.configMap))").message("spec.sources: url and persistentVolumeClaim sources need vectorStore.qdrant (an embedded store ingests ConfigMaps in each pod)"))]
 pub struct RagIndexSpec {
     /// Where the vectors are stored: exactly one of `qdrant` or `embedded`.
     pub vector_store: VectorStoreSpec,
@@ -48,13 +50,68 @@ pub struct RagIndexSpec {
     pub chunking: ChunkingSpec,
     /// Where the documents come from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub sources: Vec<SourceSpec>,
-    /// Cron schedule for periodic re-ingestion (for example `0 3 * * *`); none means on change only.
+    /// Cron schedule (five fields, UTC) for periodic re-ingestion, for example `0 3 * * *`: the
+    /// ingest Job re-reads every source and stores a new collection only when their content
+    /// changed. ConfigMap sources are watched, so without a schedule only changes re-index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\s*(\S+\s+){4}\S+\s*$"))]
     pub schedule: Option<String>,
-    /// What happens to the collection when the RagIndex is deleted.
+    /// What happens to the collections this index created when the RagIndex is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Superseded Qdrant collections to keep (newest first) for rollbacks, besides those a
+    /// pipeline still serves; older ones are dropped.
+    #[serde(default = "default_retain_collections")]
+    #[schemars(range(min = 0, max = 50))]
+    pub retain_collections: i32,
+    /// How the ingest Job runs (Qdrant stores).
+    #[serde(default)]
+    pub ingest: IngestSpec,
+}
+
+/// The ingest Job of a Qdrant-backed index.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestSpec {
+    /// rag-runtime image the Job runs; the operator's `--runtime-image` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Compute resources of the ingest container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+    /// Pod retries (with the Job controller's exponential backoff) before the ingest fails.
+    #[serde(default = "default_backoff_limit")]
+    #[schemars(range(min = 0, max = 10))]
+    pub backoff_limit: i32,
+    /// Longest an ingest may run, retries included.
+    #[serde(default = "default_ingest_deadline")]
+    #[schemars(range(min = 60))]
+    pub active_deadline_seconds: i64,
+}
+
+impl Default for IngestSpec {
+    fn default() -> Self {
+        Self {
+            image: None,
+            resources: None,
+            backoff_limit: default_backoff_limit(),
+            active_deadline_seconds: default_ingest_deadline(),
+        }
+    }
+}
+
+fn default_backoff_limit() -> i32 {
+    2
+}
+
+fn default_ingest_deadline() -> i64 {
+    3600
+}
+
+fn default_retain_collections() -> i32 {
+    2
 }
 
 /// Exactly one vector store backend.
@@ -171,10 +228,13 @@ pub struct SourceSpec {
     /// Every key of this ConfigMap is a document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map: Option<ConfigMapSource>,
-    /// A document fetched over HTTP(S).
+    /// A document fetched over HTTP(S) by the ingest Job (Qdrant stores only), for example
+    /// `https://example.com/handbook.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s/?#]+[^\s]*$"), length(max = 2048))]
     pub url: Option<String>,
-    /// Files under a path of a PersistentVolumeClaim.
+    /// Files under a path of a PersistentVolumeClaim, mounted read-only by the ingest Job
+    /// (Qdrant stores only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim: Option<PvcSource>,
 }
@@ -192,8 +252,10 @@ pub struct PvcSource {
     /// Name of the PersistentVolumeClaim in the same namespace.
     #[schemars(length(min = 1))]
     pub claim_name: String,
-    /// Directory inside the volume.
+    /// Directory inside the volume, absolute, without `..`.
     #[serde(default = "default_pvc_path")]
+    #[schemars(regex(pattern = r"^/"), length(max = 1024))]
+    #[x_kube(validation = Rule::new("!self.split('/').exists(s, s == '..')").message("persistentVolumeClaim.path must not contain '..'"))]
     pub path: String,
 }
 
@@ -201,13 +263,13 @@ fn default_pvc_path() -> String {
     "/".into()
 }
 
-/// What happens to the collection when the RagIndex is deleted.
+/// What happens to the collections when the RagIndex is deleted.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeletionPolicy {
-    /// Keep the collection.
+    /// Keep the collections and the alias.
     #[default]
     Retain,
-    /// Drop the collection.
+    /// Drop the collections this index created and its alias (a finalizer waits for it).
     Delete,
 }
 
@@ -218,9 +280,13 @@ pub struct RagIndexStatus {
     /// `Pending`, `Indexing`, `Ready` or `Degraded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
-    /// The collection the alias currently points at.
+    /// The collection the alias currently points at and new pipeline revisions serve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_collection: Option<String>,
+    /// The ingest revision last completed: a hash of the sources, embedding, chunking, distance
+    /// and schedule tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// Documents in the active collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documents: Option<i64>,
@@ -233,6 +299,12 @@ pub struct RagIndexStatus {
     /// Digest of the sources the active collection was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_digest: Option<String>,
+    /// Collections this index created, newest first (Qdrant stores).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<String>,
+    /// The schedule tick the latest ingest ran for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<Time>,
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

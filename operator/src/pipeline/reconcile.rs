@@ -94,7 +94,7 @@ async fn user_error(
     if write_status(p, ctx, &status).await?.is_some() {
         let message = user.to_string();
         let note = Note {
-            warning: true,
+            warning: !user.is_waiting(),
             reason: user.reason(),
             action: user.reason(),
             message,

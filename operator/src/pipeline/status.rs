@@ -200,14 +200,19 @@ pub fn after_user_error(
     now: Timestamp,
 ) -> RagPipelineStatus {
     let message = error.to_string();
+    let waiting = error.is_waiting();
     let wanted = [
         Wanted::new(READY, false, error.reason(), message.clone()),
-        Wanted::new(PROGRESSING, false, error.reason(), message.clone()),
-        Wanted::new(DEGRADED, true, error.reason(), message),
+        Wanted::new(PROGRESSING, waiting, error.reason(), message.clone()),
+        Wanted::new(DEGRADED, !waiting, error.reason(), message),
     ];
     let current = current.cloned().unwrap_or_default();
     RagPipelineStatus {
-        phase: Some(Phase::Degraded),
+        phase: Some(if waiting {
+            Phase::Progressing
+        } else {
+            Phase::Degraded
+        }),
         observed_generation: generation,
         conditions: conditions::merge(&current.conditions, &wanted, generation, now),
         ..current

@@ -174,3 +174,13 @@ fn user_errors_degrade_without_touching_the_rollout_bookkeeping() {
         (Some(Color::Blue), Some("r1"))
     );
 }
+
+#[test]
+fn an_index_without_a_collection_yet_is_waited_for_not_degraded() {
+    let err = UserError::IndexNotReady("handbook".into());
+    let s = after_user_error(None, &err, Some(1), now());
+    assert_eq!(s.phase, Some(Phase::Progressing));
+    assert_eq!(condition(&s, PROGRESSING), ("True", "IndexNotReady"));
+    assert_eq!(condition(&s, DEGRADED), ("False", "IndexNotReady"));
+    assert_eq!(condition(&s, READY), ("False", "IndexNotReady"));
+}

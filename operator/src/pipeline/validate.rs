@@ -20,6 +20,10 @@ pub enum UserError {
     SecretNotFound { field: &'static str, name: String },
     #[error("RagIndex spec.sources: ConfigMap {0:?} not found in this namespace")]
     SourceNotFound(String),
+    #[error(
+        "spec.indexRef.name: RagIndex {0:?} has no collection yet; waiting for its first ingest"
+    )]
+    IndexNotReady(String),
     #[error("{field}: Secret {name:?} has no key {key:?}")]
     SecretKeyMissing {
         field: &'static str,
@@ -36,7 +40,13 @@ impl UserError {
             UserError::SecretNotFound { .. } => "SecretNotFound",
             UserError::SecretKeyMissing { .. } => "SecretKeyMissing",
             UserError::SourceNotFound(_) => "SourceNotFound",
+            UserError::IndexNotReady(_) => "IndexNotReady",
         }
+    }
+
+    /// Whether the pipeline only has to wait (nothing is wrong), rather than the user fix it.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, UserError::IndexNotReady(_))
     }
 }
 
@@ -121,6 +131,8 @@ pub fn dereference(stores: &Stores, pipeline: &RagPipeline) -> Result<Validated,
     let index_name = &pipeline.spec.index_ref.name;
     let index = Stores::get(&stores.indexes, &ns, index_name)
         .ok_or_else(|| UserError::IndexNotFound(index_name.clone()))?;
+    let collection = crate::index::config::serving_collection(&index)
+        .ok_or_else(|| UserError::IndexNotReady(index_name.clone()))?;
     let mut inputs = Inputs::default();
     for (field, r) in secret_refs(pipeline, &index) {
         let secret = Stores::get(&stores.secrets, &ns, &r.name);
@@ -152,6 +164,7 @@ pub fn dereference(stores: &Stores, pipeline: &RagPipeline) -> Result<Validated,
         pipeline: pipeline.clone(),
         index: (*index).clone(),
         inputs,
+        collection,
     })
 }
 

@@ -8,65 +8,23 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use rag_runtime::config::{
-    self as rc, ChunkingConfig, Collection, EmbeddedConfig, EmbeddingConfig, LlmConfig,
-    PromptConfig, QdrantConfig, RateLimitConfig, RetrievalConfig, RuntimeConfig, ServerConfig,
-    VectorStoreConfig,
+    self as rc, LlmConfig, PromptConfig, RateLimitConfig, RetrievalConfig, RuntimeConfig,
+    ServerConfig,
 };
 use sha2::{Digest, Sha256};
 
 use super::{RUNTIME_PORT, Validated, config_map_name};
-use crate::api::{Distance, EmbeddingProvider, LlmProvider};
+use crate::api::LlmProvider;
 
-/// Directory of the embedded store inside a runtime pod.
-pub const DATA_DIR: &str = "/data";
+pub use crate::index::config::DATA_DIR;
 
-/// The runtime configuration the pipeline's pods run with.
+/// The runtime configuration the pipeline's pods run with: the index's part (store, embedding,
+/// chunking) reading `collection` (see [`Validated::collection`]), and the pipeline's own.
 pub fn runtime_config(v: &Validated) -> RuntimeConfig {
     let spec = &v.pipeline.spec;
-    let index = &v.index.spec;
-    let index_name = kube::ResourceExt::name_any(&v.index);
-    let (vector_store, collection) = match &index.vector_store.qdrant {
-        Some(q) => (
-            VectorStoreConfig::Qdrant(QdrantConfig { url: q.url.clone() }),
-            q.collection.clone().unwrap_or(index_name),
-        ),
-        None => (
-            VectorStoreConfig::Embedded(EmbeddedConfig {
-                data_dir: DATA_DIR.into(),
-            }),
-            index_name,
-        ),
-    };
-    let embedding = &index.embedding;
+    let index = crate::index::config::with_index(&v.index, v.collection.clone());
     RuntimeConfig {
         server: server_config(v),
-        vector_store,
-        collection: Collection(collection),
-        distance: match index.distance {
-            Distance::Cosine => rc::Distance::Cosine,
-            Distance::Dot => rc::Distance::Dot,
-            Distance::Euclid => rc::Distance::Euclid,
-        },
-        embedding: EmbeddingConfig {
-            provider: match embedding.provider {
-                EmbeddingProvider::Openai => rc::EmbeddingProvider::Openai,
-                EmbeddingProvider::Local => rc::EmbeddingProvider::Local,
-            },
-            model: embedding
-                .model
-                .clone()
-                .unwrap_or_else(|| EmbeddingConfig::default().model),
-            dimensions: u32::try_from(embedding.dimensions).unwrap_or(1),
-            endpoint: embedding.endpoint.clone(),
-            batch_size: embedding
-                .batch_size
-                .and_then(|b| usize::try_from(b).ok())
-                .unwrap_or(64),
-        },
-        chunking: ChunkingConfig {
-            max_chars: usize::try_from(index.chunking.max_chars).unwrap_or(1000),
-            overlap_chars: usize::try_from(index.chunking.overlap_chars).unwrap_or(0),
-        },
         retrieval: RetrievalConfig {
             top_k: u32::try_from(spec.retrieval.top_k).unwrap_or(5),
             score_threshold: spec.retrieval.score_threshold.map(|s| s as f32),
@@ -91,6 +49,7 @@ pub fn runtime_config(v: &Validated) -> RuntimeConfig {
                 template: p.template.clone(),
             })
             .unwrap_or_default(),
+        ..index
     }
 }
 
@@ -131,6 +90,8 @@ pub fn config_map(v: &Validated, keys: BTreeMap<String, String>) -> ConfigMap {
 
 #[cfg(test)]
 mod tests {
+    use rag_runtime::config::{EmbeddedConfig, QdrantConfig, VectorStoreConfig};
+
     use super::super::fixtures::{INDEX, PIPELINE, validated, validated_with};
     use super::*;
 
@@ -138,7 +99,7 @@ mod tests {
     fn renders_the_index_and_pipeline_into_one_valid_config() {
         let config = runtime_config(&validated());
         config.validate().unwrap();
-        assert_eq!(config.collection.0, "handbook");
+        assert_eq!(config.collection.0, "handbook-5f3c0a9e21");
         assert_eq!(
             config.vector_store,
             VectorStoreConfig::Qdrant(QdrantConfig {

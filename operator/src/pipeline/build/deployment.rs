@@ -12,10 +12,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
-use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec,
-    SeccompProfile, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
@@ -56,7 +53,7 @@ pub fn pod_template(v: &Validated, config_key: &str) -> PodTemplateSpec {
             init_containers: embedded_ingest(v),
             containers: vec![runtime_container(v)],
             volumes: Some(volumes::volumes(v, config_key)),
-            security_context: Some(pod_security_context()),
+            security_context: Some(crate::security::pod()),
             termination_grace_period_seconds: Some(termination_grace_period_seconds(v)),
             automount_service_account_token: Some(false),
             service_account_name,
@@ -89,16 +86,7 @@ fn base_container(v: &Validated) -> Container {
         env_from: non_empty(runtime.env_from.clone()),
         resources: runtime.resources.clone(),
         volume_mounts: Some(volumes::shared_mounts()),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(crate::security::container()),
         ..Container::default()
     }
 }
@@ -158,20 +146,6 @@ fn embedded_ingest(v: &Validated) -> Option<Vec<Container>> {
     }])
 }
 
-fn pod_security_context() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(65532),
-        run_as_group: Some(65532),
-        fs_group: Some(65532),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            ..SeccompProfile::default()
-        }),
-        ..PodSecurityContext::default()
-    }
-}
-
 /// The API server drops empty lists; sending one would look like a change every time.
 fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     Some(items).filter(|i| !i.is_empty())
@@ -207,6 +181,13 @@ pub fn deployment(
     template.metadata = Some(pod_meta);
     let mut meta = v.meta(deployment_name(&v.name(), color));
     meta.labels = tag(meta.labels);
+    if v.index.spec.vector_store.qdrant.is_some() {
+        // The RagIndex controller keeps every collection a Deployment names (rollbacks included).
+        meta.annotations = Some(BTreeMap::from([(
+            crate::index::COLLECTION_ANNOTATION.into(),
+            v.collection.clone(),
+        )]));
+    }
     Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {

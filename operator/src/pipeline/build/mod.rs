@@ -42,6 +42,9 @@ pub struct Validated {
     pub index: RagIndex,
     /// Versions of the sources and Secrets the pods read.
     pub inputs: Inputs,
+    /// The collection the pods query: the index's active collection on a Qdrant server (so a
+    /// re-index is a new pipeline revision), the index's alias in the embedded store.
+    pub collection: String,
 }
 
 impl Validated {
@@ -107,6 +110,7 @@ spec:
 apiVersion: ragops.io/v1alpha1
 kind: RagIndex
 metadata: { name: handbook, namespace: team-a }
+status: { activeCollection: handbook-5f3c0a9e21 }
 spec:
   vectorStore: { qdrant: { url: "http://qdrant:6334", apiKeySecretRef: { name: qdrant } } }
   embedding: { provider: openai, model: text-embedding-3-small, dimensions: 1536 }
@@ -119,9 +123,11 @@ spec:
     pub fn validated_with(pipeline: &str, index: &str) -> Validated {
         let pipeline: RagPipeline = serde_yaml::from_str(pipeline).unwrap();
         let index: RagIndex = serde_yaml::from_str(index).unwrap();
+        let collection = crate::index::config::serving_collection(&index).unwrap();
         Validated {
             pipeline,
             index,
+            collection,
             inputs: super::Inputs::default(),
         }
     }

@@ -1,14 +1,14 @@
 //! The containers' environment: provider keys from Secrets (never in the config), the API keys
 //! file of the runtime, then the user's own variables, which may refer to the ones before them.
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::api::core::v1::EnvVar;
 use rag_runtime::config::{
     API_KEYS_FILE_ENV, EMBEDDING_API_KEY_ENV, LLM_API_KEY_ENV, QDRANT_API_KEY_ENV,
 };
 
 use super::super::Validated;
 use super::volumes;
-use crate::api::SecretKeyRef;
+use crate::meta::env_from_secret as from_secret;
 
 /// The runtime container's environment.
 pub(super) fn runtime(v: &Validated) -> Vec<EnvVar> {
@@ -52,19 +52,4 @@ fn with_secrets(v: &Validated, api_keys: Option<EnvVar>) -> Vec<EnvVar> {
         .chain(api_keys)
         .chain(v.pipeline.spec.runtime.env.iter().cloned())
         .collect()
-}
-
-fn from_secret(name: &str, r: &SecretKeyRef) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: r.name.clone(),
-                key: r.key.clone(),
-                optional: None,
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
 }

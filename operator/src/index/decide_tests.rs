@@ -1,0 +1,182 @@
+use std::collections::BTreeSet;
+
+use super::*;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn status(revision: &str) -> RagIndexStatus {
+    RagIndexStatus {
+        revision: Some(revision.into()),
+        ..RagIndexStatus::default()
+    }
+}
+
+fn stored(collection: &str) -> Report {
+    Report {
+        documents: 2,
+        chunks: 5,
+        source_digest: "d1".into(),
+        collection: Some(collection.into()),
+        ..Report::default()
+    }
+}
+
+#[test]
+fn steps_follow_the_revision_and_its_job() {
+    let now = at("2026-11-26T10:00:00Z");
+    let finished = at("2026-11-26T09:59:00Z");
+    let long_ago = at("2026-11-26T09:00:00Z");
+    let ok = JobState::Succeeded {
+        report: stored("h-r2"),
+        finished,
+    };
+    let unchanged = JobState::Succeeded {
+        report: Report {
+            unchanged: true,
+            ..Report::default()
+        },
+        finished,
+    };
+    let silent = JobState::Succeeded {
+        report: Report::default(),
+        finished,
+    };
+    let reported_error = JobState::Succeeded {
+        report: Report {
+            error: Some("boom".into()),
+            ..Report::default()
+        },
+        finished,
+    };
+    let fresh_failure = JobState::Failed {
+        message: "embedder down".into(),
+        finished,
+    };
+    let old_failure = JobState::Failed {
+        message: "embedder down".into(),
+        finished: long_ago,
+    };
+    let r1 = status("r1");
+    let cases: Vec<(&str, Option<&RagIndexStatus>, Option<&JobState>, Step)> = vec![
+        ("first ingest", None, None, Step::Start),
+        ("new revision", Some(&r1), None, Step::Start),
+        (
+            "running",
+            Some(&r1),
+            Some(&JobState::Running),
+            Step::Indexing,
+        ),
+        (
+            "stored",
+            Some(&r1),
+            Some(&ok),
+            Step::Adopt {
+                report: stored("h-r2"),
+                finished,
+            },
+        ),
+        (
+            "unchanged content",
+            Some(&r1),
+            Some(&unchanged),
+            Step::Adopt {
+                report: Report {
+                    unchanged: true,
+                    ..Report::default()
+                },
+                finished,
+            },
+        ),
+        (
+            "no report",
+            Some(&r1),
+            Some(&silent),
+            Step::Failed {
+                message: "the Job succeeded but reported no collection".into(),
+                retry_in: Duration::from_secs(240),
+            },
+        ),
+        (
+            "error report",
+            None,
+            Some(&reported_error),
+            Step::Failed {
+                message: "boom".into(),
+                retry_in: Duration::from_secs(240),
+            },
+        ),
+        (
+            "fresh failure",
+            Some(&r1),
+            Some(&fresh_failure),
+            Step::Failed {
+                message: "embedder down".into(),
+                retry_in: Duration::from_secs(240),
+            },
+        ),
+        ("old failure", Some(&r1), Some(&old_failure), Step::Restart),
+    ];
+    for (what, status, job, want) in cases {
+        assert_eq!(decide(status, "r2", job, now), want, "{what}");
+    }
+    // Once the status names the revision, its Job (whatever its state) changes nothing.
+    let r2 = status("r2");
+    for job in [
+        None,
+        Some(&ok),
+        Some(&old_failure),
+        Some(&JobState::Running),
+    ] {
+        assert_eq!(decide(Some(&r2), "r2", job, now), Step::UpToDate);
+    }
+}
+
+#[test]
+fn reports_parse_from_termination_messages() {
+    let m = r#"{"documents":2,"chunks":5,"failed":{},"sourceDigest":"d1","elapsed":0.4,"collection":"h-r2","unchanged":false}"#;
+    assert_eq!(Report::parse(m), Some(stored("h-r2")));
+    let e = Report::parse("{\"error\":\"qdrant unreachable\"}\n").unwrap();
+    assert_eq!(e.error.as_deref(), Some("qdrant unreachable"));
+    assert_eq!(Report::parse("panicked at main.rs"), None);
+}
+
+#[test]
+fn dropped_collections_spare_the_active_the_used_and_the_retained() {
+    let created: Vec<String> = ["h-5", "h-4", "h-3", "h-2", "h-1"].map(String::from).into();
+    let used = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let cases = [
+        ("retain 2", Some("h-5"), used(&[]), 2, vec!["h-2", "h-1"]),
+        (
+            "retain 0",
+            Some("h-5"),
+            used(&[]),
+            0,
+            vec!["h-4", "h-3", "h-2", "h-1"],
+        ),
+        (
+            "old colour",
+            Some("h-5"),
+            used(&["h-1"]),
+            0,
+            vec!["h-4", "h-3", "h-2"],
+        ),
+        (
+            "rolled back",
+            Some("h-5"),
+            used(&["h-3", "h-4"]),
+            1,
+            vec!["h-2", "h-1"],
+        ),
+        ("retain all", Some("h-5"), used(&[]), 9, vec![]),
+        ("no active", None, used(&[]), 4, vec!["h-1"]),
+    ];
+    for (what, active, in_use, retain, want) in cases {
+        assert_eq!(
+            collections_to_drop(&created, active, &in_use, retain),
+            want,
+            "{what}"
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! One reconciliation of a RagIndex: resolve the sources → compute the revision → observe its
+//! Job → decide → act (start, restart, adopt, collect garbage) → status. What decides is pure
+//! (revision, decide, status); this file only reads, writes and reports.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::info;
+
+use super::cache::Stores;
+use super::decide::{self, Step};
+use super::revision::{self, SourceVersion};
+use super::schedule::Schedule;
+use super::status::{self, At};
+use super::{Context, INDEX_LABEL, KIND, config, finalizer, job, observe};
+use crate::api::{RagIndex, RagIndexStatus};
+use crate::apply::{self, FIELD_MANAGER};
+use crate::context::Note;
+use crate::error::Error;
+use crate::watch::trim;
+
+/// How often an index waiting for the user looks again, on top of watch events.
+const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
+
+/// Something only the operator can see is wrong with the spec.
+struct UserError {
+    reason: &'static str,
+    message: String,
+}
+
+pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error> {
+    if let Some(action) = finalizer::handle(index, ctx).await? {
+        return Ok(action);
+    }
+    ctx.stores.ready().await;
+    let now = Timestamp::now();
+    let ns = index.namespace().unwrap_or_default();
+    let generation = index.meta().generation;
+    let (sources, schedule) = match resolve(index, &ctx.stores, &ns) {
+        Ok(resolved) => resolved,
+        Err(user) => return user_error(index, ctx, &user, now).await,
+    };
+    let tick = schedule.as_ref().and_then(|s| s.latest(now));
+    let revision = revision::revision(index, &sources, tick);
+    let job_name = job::name(&index.name_any(), &revision);
+    let at = At {
+        revision: &revision,
+        job: &job_name,
+        generation,
+        now,
+    };
+    if index.spec.vector_store.qdrant.is_none() {
+        let digest =
+            crate::digest::short_hex(&serde_json::to_vec(&sources).unwrap_or_default(), 16);
+        write_status(
+            index,
+            ctx,
+            &status::embedded(index.status.as_ref(), &digest, &at),
+        )
+        .await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    let current = index.status.as_ref();
+    let observed = Stores::get(&ctx.stores.jobs, &ns, &job_name);
+    let state = match (&observed, done(current, &revision)) {
+        (Some(j), false) => {
+            Some(observe::job_state(&Api::<Pod>::namespaced(client(ctx), &ns), j).await?)
+        }
+        _ => None,
+    };
+    let step = decide::decide(current, &revision, state.as_ref(), now);
+    act(index, ctx, &step, &sources, &revision).await?;
+    let mut next = status::after_step(current, &step, &at);
+    if matches!(step, Step::Adopt { .. }) {
+        next.last_schedule_time = tick.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
+        collect_garbage(index, ctx, &mut next).await;
+    }
+    sweep_jobs(index, ctx, &job_name).await?;
+    if write_status(index, ctx, &next).await? {
+        announce(index, ctx, &step, &revision, &next).await;
+    }
+    let uid = index.uid().unwrap_or_default();
+    Ok(Action::requeue(requeue_after(
+        &step,
+        schedule.as_ref(),
+        now,
+        ctx,
+        &uid,
+    )))
+}
+
+fn done(status: Option<&RagIndexStatus>, revision: &str) -> bool {
+    status.and_then(|s| s.revision.as_deref()) == Some(revision)
+}
+
+fn client(ctx: &Context) -> kube::Client {
+    ctx.shared.client.clone()
+}
+
+/// The sources' versions and the parsed schedule, or what the user must fix.
+fn resolve(
+    index: &RagIndex,
+    stores: &Stores,
+    ns: &str,
+) -> Result<(Vec<SourceVersion>, Option<Schedule>), UserError> {
+    let digest = |name: &str| {
+        Stores::get(&stores.config_maps, ns, name)
+            .map(|cm| trim::content_digest(&cm).unwrap_or_default().to_string())
+    };
+    let mut sources = Vec::new();
+    for (i, s) in index.spec.sources.iter().enumerate() {
+        let version = SourceVersion::of(s, digest).ok_or_else(|| UserError {
+            reason: "SourceNotFound",
+            message: format!(
+                "spec.sources[{i}].configMap: ConfigMap {:?} not found in this namespace",
+                s.config_map
+                    .as_ref()
+                    .map(|c| c.name.as_str())
+                    .unwrap_or_default()
+            ),
+        })?;
+        sources.push(version);
+    }
+    let schedule = match &index.spec.schedule {
+        Some(expression) => Some(Schedule::parse(expression).map_err(|message| UserError {
+            reason: "InvalidSchedule",
+            message,
+        })?),
+        None => None,
+    };
+    Ok((sources, schedule))
+}
+
+async fn user_error(
+    index: &RagIndex,
+    ctx: &Context,
+    user: &UserError,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let at = At {
+        revision: "",
+        job: "",
+        generation: index.meta().generation,
+        now,
+    };
+    let next = status::after_user_error(index.status.as_ref(), user.reason, &user.message, &at);
+    if write_status(index, ctx, &next).await? {
+        let note = Note {
+            warning: true,
+            reason: user.reason,
+            action: user.reason,
+            message: user.message.clone(),
+        };
+        ctx.shared.publish(&index.object_ref(&()), note).await;
+    }
+    Ok(Action::requeue(USER_ERROR_RECHECK))
+}
+
+/// Starts or restarts the wanted revision's Job.
+async fn act(
+    index: &RagIndex,
+    ctx: &Context,
+    step: &Step,
+    sources: &[SourceVersion],
+    revision: &str,
+) -> Result<(), Error> {
+    let ns = index.namespace().unwrap_or_default();
+    let name = job::name(&index.name_any(), revision);
+    match step {
+        Step::Start => {
+            let image = ctx.settings.runtime_image.as_str();
+            let plan = job::Plan {
+                index,
+                revision,
+                sources,
+                unless_digest: index.status.as_ref().and_then(|s| {
+                    s.active_collection.as_ref()?;
+                    s.source_digest.as_deref()
+                }),
+                default_image: image,
+            };
+            let config_maps: Api<ConfigMap> = Api::namespaced(client(ctx), &ns);
+            apply::apply(&config_maps, &job::config_map(&plan), None)
+                .await
+                .map_err(|e| apply_error("ConfigMap", &name, e))?;
+            let jobs: Api<Job> = Api::namespaced(client(ctx), &ns);
+            apply::apply(&jobs, &job::job(&plan), None)
+                .await
+                .map_err(|e| apply_error("Job", &name, e))?;
+        }
+        Step::Restart => delete_job(ctx, &ns, &name).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn apply_error(kind: &'static str, name: &str, source: kube::Error) -> Error {
+    Error::Apply {
+        kind,
+        name: name.into(),
+        source,
+    }
+}
+
+async fn delete_job(ctx: &Context, ns: &str, name: &str) -> Result<(), Error> {
+    let sweep = |kind: &'static str| {
+        move |source| Error::Sweep {
+            kind,
+            name: name.into(),
+            source,
+        }
+    };
+    apply::delete(&Api::<Job>::namespaced(client(ctx), ns), name)
+        .await
+        .map_err(sweep("Job"))?;
+    apply::delete(&Api::<ConfigMap>::namespaced(client(ctx), ns), name)
+        .await
+        .map_err(sweep("ConfigMap"))
+}
+
+/// Deletes the Jobs (and their ConfigMaps) of every other revision of this index: only the
+/// wanted revision's Job tells anything the status does not already hold.
+async fn sweep_jobs(index: &RagIndex, ctx: &Context, keep: &str) -> Result<(), Error> {
+    let ns = index.namespace().unwrap_or_default();
+    let uid = index.uid().unwrap_or_default();
+    let stale: Vec<String> = ctx
+        .stores
+        .jobs
+        .state()
+        .into_iter()
+        .filter(|j| j.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|j| j.labels().get(INDEX_LABEL) == Some(&index.name_any()))
+        .filter(|j| crate::meta::controlled_by(&j.metadata, &uid))
+        .map(|j| j.name_any())
+        .filter(|n| n != keep)
+        .collect();
+    for name in stale {
+        delete_job(ctx, &ns, &name).await?;
+    }
+    Ok(())
+}
+
+/// Drops the collections no pipeline serves and the retention does not keep, including ones a
+/// crashed or superseded Job left behind. Failures are told, never fatal: the next completed
+/// ingest tries again.
+async fn collect_garbage(index: &RagIndex, ctx: &Context, next: &mut RagIndexStatus) {
+    let alias = config::alias(index);
+    let result = async {
+        let admin = finalizer::admin(index, ctx).await?;
+        let mut created = next.collections.clone();
+        for orphan in admin.revisions_of(&alias).await? {
+            if !created.contains(&orphan) {
+                created.push(orphan);
+            }
+        }
+        let in_use = collections_in_use(&ctx.stores, &index.namespace().unwrap_or_default());
+        let retain = usize::try_from(index.spec.retain_collections).unwrap_or(0);
+        let drop = decide::collections_to_drop(
+            &created,
+            next.active_collection.as_deref(),
+            &in_use,
+            retain,
+        );
+        for name in &drop {
+            admin.drop(name).await?;
+            info!(collection = %name, "dropped a superseded collection");
+        }
+        next.collections.retain(|c| !drop.contains(c));
+        Ok::<_, String>(())
+    }
+    .await;
+    if let Err(message) = result {
+        let note = Note {
+            warning: true,
+            reason: "CollectionCleanupFailed",
+            action: "DropCollections",
+            message,
+        };
+        ctx.shared.publish(&index.object_ref(&()), note).await;
+    }
+}
+
+/// Every collection a pipeline Deployment in `ns` names (either colour, scaled down or not).
+fn collections_in_use(stores: &Stores, ns: &str) -> BTreeSet<String> {
+    stores
+        .deployments
+        .state()
+        .iter()
+        .filter(|d| d.namespace().as_deref() == Some(ns))
+        .filter_map(|d| d.annotations().get(super::COLLECTION_ANNOTATION).cloned())
+        .collect()
+}
+
+/// When to look again: at the retry of a failed ingest, at the next schedule tick, or at the
+/// jittered resync, whichever comes first.
+fn requeue_after(
+    step: &Step,
+    schedule: Option<&Schedule>,
+    now: Timestamp,
+    ctx: &Context,
+    uid: &str,
+) -> Duration {
+    let resync = crate::pipeline::resync_after(ctx.settings.resync, uid);
+    let until_tick = schedule
+        .and_then(|s| s.next(now))
+        .map(|t| t.duration_since(now).unsigned_abs() + Duration::from_secs(1));
+    let base = match step {
+        Step::Failed { retry_in, .. } => *retry_in,
+        _ => resync,
+    };
+    until_tick.map_or(base, |t| t.min(base))
+}
+
+/// Writes the status when it changed; whether it did.
+pub(super) async fn write_status(
+    index: &RagIndex,
+    ctx: &Context,
+    status: &RagIndexStatus,
+) -> Result<bool, Error> {
+    if index.status.as_ref() == Some(status) {
+        return Ok(false);
+    }
+    let patch = json!({ "apiVersion": RagIndex::api_version(&()), "kind": KIND, "status": status });
+    let api: Api<RagIndex> = Api::namespaced(client(ctx), &index.namespace().unwrap_or_default());
+    api.patch_status(
+        &index.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::Status)?;
+    Ok(true)
+}
+
+/// One Event per step that changed the status.
+async fn announce(
+    index: &RagIndex,
+    ctx: &Context,
+    step: &Step,
+    revision: &str,
+    next: &RagIndexStatus,
+) {
+    let collection = next.active_collection.clone().unwrap_or_default();
+    let (warning, reason, message) = match step {
+        Step::Start => (
+            false,
+            "IngestStarted",
+            format!("started the ingest of revision {revision}"),
+        ),
+        Step::Adopt { report, .. } if report.unchanged => (
+            false,
+            "Unchanged",
+            format!("the sources are unchanged; {collection} keeps serving"),
+        ),
+        Step::Adopt { report, .. } => (
+            false,
+            "Indexed",
+            format!(
+                "{collection} holds {} chunks of {} documents",
+                report.chunks, report.documents
+            ),
+        ),
+        Step::Failed { message, .. } => (true, "IngestFailed", message.clone()),
+        Step::Restart => (
+            false,
+            "IngestRetried",
+            "restarting the failed ingest".into(),
+        ),
+        Step::UpToDate | Step::Indexing => return,
+    };
+    let note = Note {
+        warning,
+        reason,
+        action: reason,
+        message,
+    };
+    ctx.shared.publish(&index.object_ref(&()), note).await;
+}
