@@ -1,19 +1,19 @@
 //! `rag-runtime`: wires the CLI to the library. `serve` runs the HTTP service until SIGTERM;
-//! `ingest` stores files and prints a summary.
+//! `ingest` stores files and URLs, prints a summary and, with `--report-file`, writes the JSON
+//! outcome a Kubernetes Job's termination message carries.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use rag_runtime::config::{RuntimeConfig, VectorStoreConfig};
-use rag_runtime::ingest::{self, Report};
-use rag_runtime::rag::Rag;
+use rag_runtime::ingest::{self, JobOptions, Outcome, Source, SourceLimits};
+use rag_runtime::redact;
 use rag_runtime::state::AppState;
-use rag_runtime::store::VectorStore;
-use rag_runtime::store::qdrant::QdrantStore;
 use tracing_subscriber::EnvFilter;
 
 /// The engine allocates per query and per segment; mimalloc keeps that cheap across threads.
@@ -41,27 +41,68 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Chunk, embed and store the text files under each SOURCE.
+    /// Chunk, embed and store the text files under each SOURCE, or fetched from it.
     Ingest {
         #[command(flatten)]
         common: Common,
-        /// Embedding batches in flight at once.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// With a Qdrant server: fill `<collection>-<REVISION>`, then point the alias
-        /// `<collection>` at it once every chunk is stored.
-        #[arg(long)]
-        revision: Option<String>,
-        /// After switching the alias, drop the collection it pointed at before.
-        #[arg(long, requires = "revision")]
-        drop_previous: bool,
-        /// Print the summary as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// Files or directories; a file's document id is its path relative to the directory.
-        #[arg(required = true, value_name = "SOURCE")]
-        sources: Vec<PathBuf>,
+        #[command(flatten)]
+        ingest: IngestArgs,
     },
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Embedding batches in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// With a Qdrant server: fill `<collection>-<REVISION>`, then point the alias
+    /// `<collection>` at it once every chunk is stored. A rerun of the same revision refills
+    /// its collection, or succeeds at once when the alias already points at it, complete.
+    #[arg(long)]
+    revision: Option<String>,
+    /// After switching the alias, drop the collection it pointed at before.
+    #[arg(long, requires = "revision")]
+    drop_previous: bool,
+    /// Read every source and compute the source digest first; when it equals DIGEST, store
+    /// nothing (no collection created, no alias changed) and report `"unchanged": true` with
+    /// the documents, chunks and sourceDigest the sources make.
+    #[arg(long, value_name = "DIGEST")]
+    unless_digest: Option<String>,
+    /// After the run, write one JSON object to PATH (under 4000 bytes, for a Kubernetes
+    /// termination message): the summary plus `collection` and `unchanged`, with at most
+    /// five `failed` entries and `failedTotal` when there were more; on any error
+    /// `{"error": "..."}` (and exit code 1).
+    #[arg(long, value_name = "PATH")]
+    report_file: Option<PathBuf>,
+    /// Largest body read from a URL SOURCE; a larger one fails that document.
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    max_source_bytes: u64,
+    /// Time limit for fetching each URL SOURCE, body included.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    source_timeout_seconds: u64,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Files, directories or `http://`/`https://` URLs. A file's document id is its path
+    /// relative to the directory; a URL's is the URL (without user and password).
+    #[arg(required = true, value_name = "SOURCE")]
+    sources: Vec<OsString>,
+}
+
+impl IngestArgs {
+    fn options(&self) -> JobOptions {
+        JobOptions {
+            concurrency: self.concurrency,
+            revision: self.revision.clone(),
+            drop_previous: self.drop_previous,
+            unless_digest: self.unless_digest.clone(),
+            limits: SourceLimits {
+                max_bytes: self.max_source_bytes,
+                timeout: Duration::from_secs(self.source_timeout_seconds),
+            },
+            show_progress: true,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -101,21 +142,75 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let report_file = match &cli.command {
+        Command::Ingest { ingest, .. } => ingest.report_file.clone(),
+        Command::Serve { .. } => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(cli)) {
-        Ok(code) => code,
+    let result = runtime.block_on(run(cli));
+    if let Some(path) = report_file {
+        let json = match &result {
+            Ok(Some(outcome)) => ingest::report_json(Ok(outcome)),
+            Ok(None) => ingest::report_json(Err(&anyhow!("the ingest reported nothing"))),
+            Err(err) => ingest::report_json(Err(err)),
+        };
+        if !write_report(&path, &json) {
+            return ExitCode::FAILURE;
+        }
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
+            tracing::error!("{}", redact::urls_in(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// A command line clap refuses. `ingest --report-file PATH` still gets its report, so a Job
+/// given bad arguments says why in its termination message.
+fn usage_error(err: clap::Error) -> ExitCode {
+    let path = err.use_stderr().then(report_file_arg).flatten();
+    let Some(path) = path else { err.exit() };
+    let _ = err.print();
+    write_report(
+        &path,
+        &ingest::report_json(Err(&anyhow!("{}", err.render()))),
+    );
+    ExitCode::FAILURE
+}
+
+fn write_report(path: &Path, json: &str) -> bool {
+    let written = std::fs::write(path, json);
+    if let Err(err) = &written {
+        tracing::error!("writing the report file {}: {err}", path.display());
+    }
+    written.is_ok()
+}
+
+/// `--report-file PATH` or `--report-file=PATH` among the raw arguments.
+fn report_file_arg() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--report-file" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--report-file=")) {
+            return Some(path.into());
+        }
+    }
+    None
+}
+
+/// Serves until SIGTERM (no outcome), or runs an ingest and prints its summary.
+async fn run(cli: Cli) -> anyhow::Result<Option<Outcome>> {
     match cli.command {
         Command::Serve { common, listen } => {
             let mut config = common.load()?;
@@ -123,25 +218,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.server.listen = listen;
             }
             serve(config).await?;
-            Ok(ExitCode::SUCCESS)
+            Ok(None)
         }
-        Command::Ingest {
-            common,
-            concurrency,
-            revision,
-            drop_previous,
-            json,
-            sources,
-        } => {
+        Command::Ingest { common, ingest } => {
             let config = common.load()?;
-            let report =
-                ingest_command(config, &sources, concurrency, revision, drop_previous).await?;
-            print_report(&report, json);
-            Ok(if report.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            let sources: Vec<Source> = ingest
+                .sources
+                .iter()
+                .cloned()
+                .map(Source::from_arg)
+                .collect();
+            let outcome = ingest::run_ingest(config, &sources, &ingest.options()).await?;
+            print_outcome(&outcome, ingest.json);
+            Ok(Some(outcome))
         }
     }
 }
@@ -166,85 +255,29 @@ async fn serve(config: RuntimeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ingest_command(
-    mut config: RuntimeConfig,
-    sources: &[PathBuf],
-    concurrency: usize,
-    revision: Option<String>,
-    drop_previous: bool,
-) -> anyhow::Result<Report> {
-    let alias = config.collection.0.clone();
-    let qdrant = match (&config.vector_store, &revision) {
-        (VectorStoreConfig::Qdrant(q), Some(rev)) => {
-            // Checked before the revision's collection exists, so a failure leaves nothing behind.
-            QdrantStore::connect(q, &alias, config.distance)?
-                .ensure_alias_free(&alias)
-                .await?;
-            config.collection.0 = format!("{alias}-{rev}");
-            Some(q.clone())
-        }
-        (VectorStoreConfig::Embedded(_), Some(_)) => {
-            tracing::warn!(
-                "--revision applies to a Qdrant server; the embedded store is written in place"
-            );
-            None
-        }
-        _ => None,
-    };
-    let rag = Arc::new(Rag::from_config(config.clone()).await?);
-    rag.store
-        .ensure_collection(rag.embedder.dimensions())
-        .await?;
-    let report = ingest::ingest_paths(Arc::clone(&rag), sources, concurrency, true).await?;
-    if let Some(q) = qdrant {
-        if !report.failed.is_empty() {
-            bail!(
-                "{} documents failed; alias {alias} left unchanged",
-                report.failed.len()
-            );
-        }
-        let target = QdrantStore::connect(&q, &config.collection.0, config.distance)?;
-        let stored = target.count().await?;
-        if stored != report.chunks as u64 {
-            bail!(
-                "collection {} holds {stored} chunks, expected {}; alias {alias} left unchanged",
-                target.collection(),
-                report.chunks
-            );
-        }
-        let previous = target.switch_alias(&alias).await?;
-        tracing::info!(
-            alias,
-            collection = target.collection(),
-            ?previous,
-            "alias switched"
-        );
-        if let (Some(previous), true) = (previous, drop_previous) {
-            target.drop_collection(&previous).await?;
-            tracing::info!(collection = previous, "previous collection dropped");
-        }
-    }
-    Ok(report)
-}
-
-fn print_report(report: &Report, json: bool) {
+fn print_outcome(outcome: &Outcome, json: bool) {
     if json {
         println!(
             "{}",
-            serde_json::to_string(report).expect("a report serialises")
+            serde_json::to_string(outcome).expect("a report serialises")
+        );
+        return;
+    }
+    let report = &outcome.report;
+    if outcome.unchanged {
+        println!(
+            "unchanged: {} documents, {} chunks, source digest {}; nothing stored",
+            report.documents, report.chunks, report.source_digest
         );
         return;
     }
     println!(
-        "ingested {} documents, {} chunks in {:.2}s ({:.0} chunks/s); {} failed; source digest {}",
+        "ingested {} documents, {} chunks into {} in {:.2}s ({:.0} chunks/s); source digest {}",
         report.documents,
         report.chunks,
+        outcome.collection,
         report.elapsed.as_secs_f64(),
         report.chunks_per_second(),
-        report.failed.len(),
         report.source_digest
     );
-    for (id, reason) in &report.failed {
-        println!("failed: {id}: {reason}");
-    }
 }

@@ -2,9 +2,15 @@
 //! directory get ids relative to it (`guides/a.md`); chunks are embedded in batches of
 //! `embedding.batchSize`, several batches at once, and upserted under stable ids, so running
 //! ingest twice stores the same points. A shorter new version of a document drops its old tail.
+//! Every source (files, directories, `http(s)://` URLs) is read before anything is stored, so the
+//! source digest is known first; [`job`] is the `rag-runtime ingest` command around that.
 
+mod fetch;
 mod files;
+pub mod job;
+pub mod outcome;
 mod progress;
+mod sources;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -15,8 +21,12 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use fetch::{SourceLimits, fetch_document, is_url, url_id};
 pub use files::{TEXT_EXTENSIONS, discover, read_document};
+pub use job::{JobOptions, run_ingest};
+pub use outcome::{Outcome, report_json};
 pub use progress::Progress;
+pub use sources::{Read, Source, read_sources};
 
 use crate::error::{Error, Result};
 use crate::rag::{Document, Rag};
@@ -194,16 +204,20 @@ pub async fn ingest_paths(
     concurrency: usize,
     show_progress: bool,
 ) -> Result<Report> {
-    let mut documents = Vec::new();
-    let mut unreadable = BTreeMap::new();
-    for (id, path) in discover(paths)? {
-        match read_document(&id, &path) {
-            Ok(d) => documents.push(d),
-            Err(err) => {
-                count_failure(&rag, &err);
-                unreadable.insert(id, err.to_string());
-            }
-        }
+    let sources: Vec<Source> = paths.iter().cloned().map(Source::Path).collect();
+    let read = read_sources(&sources, &SourceLimits::default()).await?;
+    Ok(ingest_read(rag, read, concurrency, show_progress).await)
+}
+
+/// Ingests documents already read ([`read_sources`]); the unreadable ones are reported as failed.
+pub async fn ingest_read(
+    rag: Arc<Rag>,
+    read: Read,
+    concurrency: usize,
+    show_progress: bool,
+) -> Report {
+    for err in read.unreadable.values() {
+        count_failure(&rag, err);
     }
     let progress = |total| {
         if show_progress {
@@ -212,9 +226,12 @@ pub async fn ingest_paths(
             Progress::Silent
         }
     };
-    let mut report = ingest(rag, documents, concurrency, progress).await;
-    report.failed.extend(unreadable);
-    Ok(report)
+    let mut report = ingest(rag, read.documents, concurrency, progress).await;
+    let unreadable = read.unreadable.into_iter();
+    report
+        .failed
+        .extend(unreadable.map(|(id, err)| (id, err.to_string())));
+    report
 }
 
 #[cfg(test)]

@@ -97,14 +97,19 @@ impl QdrantStore {
         Ok(())
     }
 
-    /// Points `alias` at this store's collection; returns the collection it pointed at before.
-    pub async fn switch_alias(&self, alias: &str) -> Result<Option<String>> {
+    /// The collection `alias` points at, if it exists.
+    pub async fn alias_target(&self, alias: &str) -> Result<Option<String>> {
         let aliases = self.client.list_aliases().await.map_err(store_error)?;
-        let previous = aliases
+        Ok(aliases
             .aliases
             .into_iter()
             .find(|a| a.alias_name == alias)
-            .map(|a| a.collection_name);
+            .map(|a| a.collection_name))
+    }
+
+    /// Points `alias` at this store's collection; returns the collection it pointed at before.
+    pub async fn switch_alias(&self, alias: &str) -> Result<Option<String>> {
+        let previous = self.alias_target(alias).await?;
         // Qdrant replaces an existing alias of the same name in one step, so readers never
         // see the alias missing.
         self.client
