@@ -23,7 +23,7 @@ bench:
 # against a server on loopback started for the run and removed after it (`qdrant.sh install`
 # caches the pinned binary first), or against the one QDRANT_URL names (its gRPC port).
 QDRANT_SH := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../e2e/hack/qdrant.sh)
-QDRANT_TEST := $(CARGO) test --workspace --exclude e2e --test qdrant_server -- --include-ignored --show-output
+QDRANT_TEST := $(CARGO) test --workspace --exclude e2e --test qdrant_server --test qdrant_job -- --include-ignored --show-output
 .PHONY: qdrant-test
 qdrant-test:
 ifneq ($(QDRANT_URL),)
