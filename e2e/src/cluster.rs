@@ -32,6 +32,11 @@ pub struct Cluster {
     pub kubectl: Option<PathBuf>,
     /// Pod CIDRs of the fake nodes (one per node).
     pub pod_cidrs: Vec<String>,
+    /// The Qdrant server beside the cluster (`RAGOPS_E2E_QDRANT=1`): its gRPC URL, the one
+    /// the runtime and qdrant-client speak.
+    pub qdrant_url: Option<String>,
+    /// The same server's HTTP (REST) URL.
+    pub qdrant_http_url: Option<String>,
 }
 
 impl Cluster {
@@ -48,6 +53,8 @@ impl Cluster {
             "RAGOPS_E2E_AUDIT_LOG",
             "RAGOPS_E2E_KUBECTL",
             "RAGOPS_E2E_POD_CIDRS",
+            "RAGOPS_E2E_QDRANT_URL",
+            "RAGOPS_E2E_QDRANT_HTTP_URL",
         ] {
             if let Ok(v) = std::env::var(key) {
                 vars.insert(key.to_string(), v);
@@ -73,6 +80,8 @@ impl Cluster {
                         .collect()
                 })
                 .unwrap_or_default(),
+            qdrant_url: vars.get("RAGOPS_E2E_QDRANT_URL").cloned(),
+            qdrant_http_url: vars.get("RAGOPS_E2E_QDRANT_HTTP_URL").cloned(),
             state_dir,
             kubeconfig,
         })
