@@ -115,17 +115,45 @@ go_build kwok "kwok ${KWOK_VERSION} ${GO_VERSION} ${TAGS}" "${KWOK_DIR}" sigs.k8
 
 # The standalone kwok binary has no built-in stages (kwokctl adds them); ship kwokctl's defaults:
 # node init + heartbeat with Lease, pods Ready at once, Jobs complete, deletion finalised.
+# One change: pod-complete (which marks every Running Job pod Succeeded at once) skips pods whose
+# container image name (last path segment, no tag or digest) contains "rag-runtime". Those run for
+# real under the e2e SpecRunner, which writes their terminal status itself; the API server refuses
+# to move a pod out of Succeeded, so KWOK must not get there first. Bump STAGES_REV on any change.
+STAGES_REV="kwok ${KWOK_VERSION} ragops-stages 2"
+RUNNER_IMAGE_QUERY='.spec.containers.[].image | split("@") | .[0] | split("/") | last | split(":") | .[0] | contains("rag-runtime")'
 KWOK_SRC="$(download_dir "sigs.k8s.io/kwok@${KWOK_VERSION}")"
 STAGES="${E2E_BIN_DIR}/kwok-stages.yaml"
-if [[ ! -f "${STAGES}" || "$(cat "${STAGES%/*}/.kwok-stages.yaml.stamp" 2>/dev/null)" != "kwok ${KWOK_VERSION}" ]]; then
+# pod_complete_skipping_runner_pods <file>: the stage with one more (ANDed) selector expression.
+pod_complete_skipping_runner_pods() {
+  local out
+  out="$(awk -v q="${RUNNER_IMAGE_QUERY}" '
+    /^  next:/ && !done {
+      print "    # ragops e2e: pods the SpecRunner runs (rag-runtime images) finish for real."
+      print "    - key: '\''" q "'\''"
+      print "      operator: '\''NotIn'\''"
+      print "      values:"
+      print "      - '\''true'\''"
+      done = 1
+    }
+    { print }' "$1")"
+  grep -qF "contains(\"rag-runtime\")" <<<"${out}" && grep -q "^  selector:" <<<"${out}" ||
+    die "kwok ${KWOK_VERSION}: $1 changed shape; cannot add the rag-runtime selector"
+  echo "${out}"
+}
+if [[ ! -f "${STAGES}" || "$(cat "${STAGES%/*}/.kwok-stages.yaml.stamp" 2>/dev/null)" != "${STAGES_REV}" ]]; then
   for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
     pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
     [[ -f "${KWOK_SRC}/kustomize/stage/${f}" ]] || die "kwok ${KWOK_VERSION} has no kustomize/stage/${f}"
     echo "---"
-    cat "${KWOK_SRC}/kustomize/stage/${f}"
+    if [[ "${f}" == pod/fast/pod-complete.yaml ]]; then
+      pod_complete_skipping_runner_pods "${KWOK_SRC}/kustomize/stage/${f}"
+    else
+      cat "${KWOK_SRC}/kustomize/stage/${f}"
+    fi
   done >"${STAGES}.tmp"
   mv -f "${STAGES}.tmp" "${STAGES}"
-  echo "kwok ${KWOK_VERSION}" >"${E2E_BIN_DIR}/.kwok-stages.yaml.stamp"
+  echo "${STAGES_REV}" >"${E2E_BIN_DIR}/.kwok-stages.yaml.stamp"
+  log "kwok-stages.yaml: written (${STAGES_REV})"
 fi
 
 # ---- Kubernetes: wrapper module replacing every staging module with its published tag ----
