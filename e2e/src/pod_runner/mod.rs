@@ -5,14 +5,17 @@
 //! order to completion, then the container, each as the local binary its image stands for, with
 //! the arguments and environment of the spec (container paths rewritten into the pod's
 //! directory, `--listen 0.0.0.0:P` bound to the pod IP). When the container exits, its exit code
-//! and termination message are kept ([`crate::PodServers::finished`]). The processes are killed
-//! and the directory removed when the pod goes away.
+//! and termination message are kept ([`crate::PodServers::finished`]); for a pod that runs to
+//! completion (a Job's) they are also written to the pod's `status` like a kubelet does, so the
+//! Job controller sees it succeed or fail. The processes are killed and the directory removed
+//! when the pod goes away.
 
 mod container;
 mod env;
 #[cfg(test)]
 mod fixtures;
 mod inputs;
+mod status;
 mod volumes;
 
 use std::net::SocketAddr;
@@ -24,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::Client;
 
@@ -31,6 +35,7 @@ use crate::pod_servers::{PodBackend, PodServersOptions, ServedPod, Shared};
 use crate::process::{ChildProcess, runtime_binary};
 use crate::wait::wait_for;
 use container::{Launch, PodContext, plan, serving_port};
+use status::ContainerRun;
 
 /// How long a pod waits for the ConfigMaps and Secrets it needs to exist.
 const INPUTS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -194,23 +199,12 @@ async fn run_containers(r: &PodRun, dir: &Path) -> Result<()> {
         .map(|c| plan(&r.runner, c, &ctx))
         .collect::<Result<Vec<_>>>()?;
     let main_launch = plan(&r.runner, main, &ctx)?;
-    for init in &inits {
-        let mut child = start(r, init)?;
-        let status = wait_exit(&mut child).await?;
-        let ended = terminated(init, &child, status);
-        if ended.exit_code != 0 {
-            let message = format!(
-                "init container {} exited with {}",
-                init.container, ended.exit_code
-            );
-            finish(r, ended);
-            bail!("{message}; log tail:\n{}", child.log_tail(20));
-        }
-    }
+    let ran = run_inits(r, spec, &inits).await?;
     let serves = serving_port(main).is_some();
     if serves {
         wait_port_free(r.served.addr).await?;
     }
+    let started = Timestamp::now();
     let mut child = start(r, &main_launch)?;
     if serves {
         let up = wait_listening(&mut child, r.served.addr).await?;
@@ -218,9 +212,13 @@ async fn run_containers(r: &PodRun, dir: &Path) -> Result<()> {
     }
     let status = wait_exit(&mut child).await?;
     r.listening.store(false, Ordering::SeqCst);
-    let ended = terminated(&main_launch, &child, status);
-    let code = ended.exit_code;
-    finish(r, ended);
+    let main_run = ContainerRun {
+        ended: terminated(&main_launch, &child, status),
+        started,
+        finished: Timestamp::now(),
+    };
+    let code = main_run.ended.exit_code;
+    finish(r, spec, &ran, Some(&main_run)).await;
     if !runs_to_completion(Some(spec)) {
         bail!(
             "container {} exited with {code} (a kubelet would restart it; the runner does not); log tail:\n{}",
@@ -229,6 +227,33 @@ async fn run_containers(r: &PodRun, dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs the init containers in order, each to completion. A failure ends the pod: its status is
+/// written and the error names the container.
+async fn run_inits(r: &PodRun, spec: &PodSpec, inits: &[Launch]) -> Result<Vec<ContainerRun>> {
+    let mut ran = Vec::new();
+    for init in inits {
+        let started = Timestamp::now();
+        let mut child = start(r, init)?;
+        let status = wait_exit(&mut child).await?;
+        let ended = terminated(init, &child, status);
+        let code = ended.exit_code;
+        ran.push(ContainerRun {
+            ended,
+            started,
+            finished: Timestamp::now(),
+        });
+        if code != 0 {
+            finish(r, spec, &ran, None).await;
+            bail!(
+                "init container {} exited with {code}; log tail:\n{}",
+                init.container,
+                child.log_tail(20)
+            );
+        }
+    }
+    Ok(ran)
 }
 
 fn start(r: &PodRun, launch: &Launch) -> Result<ChildProcess> {
@@ -280,12 +305,20 @@ fn terminated(launch: &Launch, child: &ChildProcess, status: ExitStatus) -> Term
     }
 }
 
-/// Records how the pod ended. The one place to also write it back to the API server (patch the
-/// pod's `status`: phase Succeeded/Failed, `containerStatuses[].state.terminated` with exit code
-/// and message) so a Job controller sees its pods finish; KWOK's `pod-complete` stage, which
-/// marks Job pods Succeeded at once, would then have to leave these pods alone.
-fn finish(r: &PodRun, ended: Termination) {
-    r.shared.finish(&r.served.name, ended);
+/// Records how the pod ended: the init container that failed, else the container. A pod that
+/// runs to completion also gets its terminal status written to the API server (phase,
+/// `containerStatuses[].state.terminated`, Ready false), as a kubelet would; a serving pod's
+/// container exiting is an error instead (a kubelet would restart it).
+async fn finish(r: &PodRun, spec: &PodSpec, inits: &[ContainerRun], main: Option<&ContainerRun>) {
+    if runs_to_completion(Some(spec)) {
+        let status = status::terminal_status(spec, inits, main, Timestamp::now());
+        if let Err(e) = status::write(&r.client, &r.served, status).await {
+            r.shared.error(format!("pod {}: {e:#}", r.served.name));
+        }
+    }
+    if let Some(ran) = main.or(inits.last()) {
+        r.shared.finish(&r.served.name, ran.ended.clone());
+    }
 }
 
 #[cfg(test)]

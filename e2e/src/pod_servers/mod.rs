@@ -251,8 +251,9 @@ fn reconcile_pod(s: &Arc<Shared>, ctx: &Ctx, pod: &Pod) {
         .and_then(|ip| ip.parse::<IpAddr>().ok());
     let spec_backend = matches!(ctx.options.backend, PodBackend::Spec(_));
     let mut servers = s.servers.lock().unwrap();
-    // KWOK marks a Job's pod Succeeded at once: a pod that runs to completion keeps running
-    // until its process ends or the pod is deleted.
+    // A pod that runs to completion becomes Succeeded or Failed when the runner writes how it
+    // ended (or, for other images, when KWOK's pod-complete stage does): it keeps its task,
+    // and so its volumes, until the pod is deleted.
     let finishing = spec_backend
         && matches!(phase, Some("Succeeded" | "Failed"))
         && pod_runner::runs_to_completion(pod.spec.as_ref())
