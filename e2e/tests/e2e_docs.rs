@@ -75,12 +75,19 @@ async fn every_sample_is_accepted() -> Result<()> {
     let cluster = Cluster::from_env()?;
     common::install_crds(&cluster).await?;
     let ns = TestNamespace::new(&cluster, "samples").await?;
-    let mut files: Vec<_> = std::fs::read_dir(common::samples())?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    // The Qdrant pair sits in its own directory: `kubectl apply -f config/samples/` leaves it out.
+    let mut files = Vec::new();
+    for dir in [common::samples(), common::samples().join("qdrant")] {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     ensure!(
-        files.len() >= 3,
+        files.len() >= 5,
         "expected the sample files, found {files:?}"
     );
     for file in files {

@@ -226,9 +226,17 @@ fn unknown_fields(
 fn samples_and_the_readme_use_only_fields_the_schema_knows() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut docs = vec![];
-    for entry in std::fs::read_dir(root.join("config/samples")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        docs.extend(serde_yaml::Deserializer::from_str(&text).map(serde_json::Value::deserialize));
+    for dir in ["config/samples", "config/samples/qdrant"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
+            docs.extend(
+                serde_yaml::Deserializer::from_str(&text).map(serde_json::Value::deserialize),
+            );
+        }
     }
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     for block in readme.split("```yaml\n").skip(1) {

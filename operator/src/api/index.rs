@@ -299,6 +299,10 @@ pub struct RagIndexStatus {
     /// Digest of the sources the active collection was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_digest: Option<String>,
+    /// The embedding the active collection was built with: pipelines embed their queries with
+    /// it, so an edited `spec.embedding` reaches them only with the collection built from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingSpec>,
     /// Collections this index created, newest first (Qdrant stores).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collections: Vec<String>,

@@ -7,7 +7,7 @@ use rag_runtime::config::{
     RuntimeConfig, VectorStoreConfig,
 };
 
-use crate::api::{Distance, EmbeddingProvider, RagIndex};
+use crate::api::{Distance, EmbeddingProvider, EmbeddingSpec, RagIndex};
 
 /// Directory of the embedded store inside a runtime pod.
 pub const DATA_DIR: &str = "/data";
@@ -25,9 +25,13 @@ pub fn alias(index: &RagIndex) -> String {
         .unwrap_or(name)
 }
 
-/// A runtime config holding the index's part, reading and writing `collection`; everything
-/// else at its defaults.
-pub fn with_index(index: &RagIndex, collection: String) -> RuntimeConfig {
+/// A runtime config holding the index's part, reading and writing `collection` with vectors
+/// from `embedding`; everything else at its defaults.
+pub fn with_index(
+    index: &RagIndex,
+    collection: String,
+    embedding: &EmbeddingSpec,
+) -> RuntimeConfig {
     let spec = &index.spec;
     let vector_store = match &spec.vector_store.qdrant {
         Some(q) => VectorStoreConfig::Qdrant(QdrantConfig { url: q.url.clone() }),
@@ -35,7 +39,6 @@ pub fn with_index(index: &RagIndex, collection: String) -> RuntimeConfig {
             data_dir: DATA_DIR.into(),
         }),
     };
-    let embedding = &spec.embedding;
     RuntimeConfig {
         vector_store,
         collection: Collection(collection),
@@ -75,5 +78,63 @@ pub fn serving_collection(index: &RagIndex) -> Option<String> {
     match &index.spec.vector_store.qdrant {
         Some(_) => index.status.as_ref()?.active_collection.clone(),
         None => Some(alias(index)),
+    }
+}
+
+/// The embedding queries on `index` must use: the one its active collection was built with on a
+/// Qdrant server (recorded when the ingest was adopted), the spec's in the embedded store (each
+/// pod ingests with it).
+pub fn serving_embedding(index: &RagIndex) -> &EmbeddingSpec {
+    let recorded = index
+        .spec
+        .vector_store
+        .qdrant
+        .as_ref()
+        .and_then(|_| index.status.as_ref()?.embedding.as_ref());
+    recorded.unwrap_or(&index.spec.embedding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(store: &str) -> RagIndex {
+        serde_yaml::from_str(&format!(
+            r#"
+apiVersion: ragops.io/v1alpha1
+kind: RagIndex
+metadata: {{ name: handbook, namespace: team-a }}
+spec:
+  vectorStore: {store}
+  embedding: {{ provider: openai, model: new-model, dimensions: 1024 }}
+status:
+  activeCollection: handbook-0123456789
+  embedding: {{ provider: local, dimensions: 64 }}
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn queries_use_the_embedding_their_collection_was_built_with() {
+        let qdrant = index(r#"{ qdrant: { url: "http://q:6334" } }"#);
+        assert_eq!(
+            serving_embedding(&qdrant).dimensions,
+            64,
+            "until the re-index is adopted"
+        );
+        assert_eq!(
+            serving_collection(&qdrant).as_deref(),
+            Some("handbook-0123456789")
+        );
+        let embedded = index("{ embedded: {} }");
+        assert_eq!(
+            serving_embedding(&embedded).dimensions,
+            1024,
+            "each pod ingests with the spec"
+        );
+        assert_eq!(serving_collection(&embedded).as_deref(), Some("handbook"));
+        let config = with_index(&qdrant, "c".into(), serving_embedding(&qdrant));
+        assert_eq!(config.embedding.provider, rc::EmbeddingProvider::Local);
     }
 }

@@ -71,6 +71,7 @@ async fn report(index: &RagIndex, ctx: &Context, message: &str) -> Result<(), Er
     let at = At {
         revision: "",
         job: "",
+        embedding: None,
         generation: index.meta().generation,
         now: Timestamp::now(),
     };

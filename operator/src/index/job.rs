@@ -66,7 +66,7 @@ fn meta(plan: &Plan) -> ObjectMeta {
 /// The runtime config the Job reads: the index's store, alias, embedding and chunking.
 pub fn config_map(plan: &Plan) -> ConfigMap {
     let alias = super::config::alias(plan.index);
-    let yaml = super::config::with_index(plan.index, alias).to_yaml();
+    let yaml = super::config::with_index(plan.index, alias, &plan.index.spec.embedding).to_yaml();
     ConfigMap {
         metadata: meta(plan),
         data: Some(BTreeMap::from([(CONFIG_FILE.into(), yaml)])),

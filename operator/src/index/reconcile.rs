@@ -52,6 +52,7 @@ pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error>
     let job_name = job::name(&index.name_any(), &revision);
     let at = At {
         revision: &revision,
+        embedding: Some(&index.spec.embedding),
         job: &job_name,
         generation,
         now,
@@ -146,6 +147,7 @@ async fn user_error(
 ) -> Result<Action, Error> {
     let at = At {
         revision: "",
+        embedding: None,
         job: "",
         generation: index.meta().generation,
         now,

@@ -22,6 +22,8 @@ pub mod phase {
 /// Where the step happens: the revision wanted, its Job, the spec generation and the clock.
 pub struct At<'a> {
     pub revision: &'a str,
+    /// The embedding the wanted revision is built with.
+    pub embedding: Option<&'a crate::api::EmbeddingSpec>,
     pub job: &'a str,
     pub generation: Option<i64>,
     pub now: Timestamp,
@@ -31,7 +33,7 @@ pub struct At<'a> {
 pub fn after_step(current: Option<&RagIndexStatus>, step: &Step, at: &At) -> RagIndexStatus {
     let mut next = current.cloned().unwrap_or_default();
     if let Step::Adopt { report, finished } = step {
-        adopt(&mut next, report, at.revision, *finished);
+        adopt(&mut next, report, at, *finished);
     }
     let ready = ready_condition(&next);
     let (phase, indexing, degraded) = match step {
@@ -114,8 +116,8 @@ pub fn embedded(current: Option<&RagIndexStatus>, source_digest: &str, at: &At) 
     finish(next, phase::READY, &wanted, at)
 }
 
-fn adopt(next: &mut RagIndexStatus, report: &Report, revision: &str, finished: Timestamp) {
-    next.revision = Some(revision.into());
+fn adopt(next: &mut RagIndexStatus, report: &Report, at: &At, finished: Timestamp) {
+    next.revision = Some(at.revision.into());
     next.documents = Some(report.documents);
     if report.unchanged {
         return;
@@ -124,6 +126,7 @@ fn adopt(next: &mut RagIndexStatus, report: &Report, revision: &str, finished: T
         next.collections.retain(|c| c != collection);
         next.collections.insert(0, collection.clone());
         next.active_collection = Some(collection.clone());
+        next.embedding = at.embedding.cloned();
     }
     next.chunks = Some(report.chunks);
     next.source_digest = Some(report.source_digest.clone());

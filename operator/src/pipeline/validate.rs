@@ -70,7 +70,9 @@ pub fn secret_refs<'a>(
         ),
         (
             "RagIndex spec.embedding.apiKeySecretRef",
-            index.spec.embedding.api_key_secret_ref.as_ref(),
+            crate::index::config::serving_embedding(index)
+                .api_key_secret_ref
+                .as_ref(),
         ),
         (
             "RagIndex spec.vectorStore.qdrant.apiKeySecretRef",

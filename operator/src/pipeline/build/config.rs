@@ -22,7 +22,8 @@ pub use crate::index::config::DATA_DIR;
 /// chunking) reading `collection` (see [`Validated::collection`]), and the pipeline's own.
 pub fn runtime_config(v: &Validated) -> RuntimeConfig {
     let spec = &v.pipeline.spec;
-    let index = crate::index::config::with_index(&v.index, v.collection.clone());
+    let embedding = crate::index::config::serving_embedding(&v.index);
+    let index = crate::index::config::with_index(&v.index, v.collection.clone(), embedding);
     RuntimeConfig {
         server: server_config(v),
         retrieval: RetrievalConfig {
