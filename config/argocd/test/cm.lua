@@ -3,9 +3,8 @@
 local M = {}
 
 M.GROUP = "ragops.io"
--- Kinds whose health script is installed. RagIndex is left out until the operator writes RagIndex
--- status: without status its script reports Progressing, and so would every Application.
-M.HEALTH = { "RagPipeline" }
+-- Kinds whose health script is installed.
+M.HEALTH = { "RagIndex", "RagPipeline" }
 M.ACTIONS = { { "RagPipeline", { "promote", "retry", "abort", "rollback" } } }
 
 local function read(path)

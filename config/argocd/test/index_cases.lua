@@ -1,6 +1,6 @@
--- RagIndex fixtures: statuses as DESIGN.md describes them (phase Pending, Indexing, Ready or
--- Degraded; conditions Ready, Indexing, Degraded). No controller writes them yet, so the reasons
--- here are examples; the script reads only the condition types and phase.
+-- RagIndex fixtures: statuses as the RagIndex controller writes them (operator/src/index/status.rs:
+-- phase Indexing, Ready or Degraded; conditions Ready, Indexing, Degraded with its reasons). The
+-- script reads only the condition types and the phase.
 local M = {}
 
 local function cond(kind, status, reason, message)
@@ -30,30 +30,39 @@ end
 local active = { activeCollection = "handbook-1a2b", documents = 12, chunks = 340,
   lastIndexedAt = "2026-01-05T09:58:00Z", sourceDigest = "1a2b" }
 
+local HOLDS = "collection handbook-1a2b holds 340 chunks of 12 documents"
+local RUNS = "Job handbook-ingest-3c4d ingests revision 3c4d"
+local FAILED = "Job handbook-ingest-3c4d failed: embedding: connection refused"
+
 local ready = status("Ready", {
-  cond("Ready", "True", "Indexed", "collection handbook-1a2b: 12 documents, 340 chunks"),
-  cond("Indexing", "False", "Idle", ""),
-  cond("Degraded", "False", "AsExpected", ""),
+  cond("Ready", "True", "Indexed", HOLDS),
+  cond("Indexing", "False", "Idle", "no ingest is running"),
+  cond("Degraded", "False", "Indexed", "the latest ingest succeeded"),
 }, active)
 
 local firstIndex = status("Indexing", {
-  cond("Ready", "False", "Indexing", "no collection yet"),
-  cond("Indexing", "True", "IngestRunning", "building handbook-3c4d"),
-  cond("Degraded", "False", "AsExpected", ""),
+  cond("Ready", "False", "NotIndexed", "no ingest has completed yet"),
+  cond("Indexing", "True", "IngestRunning", RUNS),
 })
 
 -- A re-index fills a new collection while the active one keeps serving.
-local reindexing = status("Ready", {
-  cond("Ready", "True", "Indexed", "collection handbook-1a2b: 12 documents, 340 chunks"),
-  cond("Indexing", "True", "IngestRunning", "building handbook-3c4d"),
-  cond("Degraded", "False", "AsExpected", ""),
+local reindexing = status("Indexing", {
+  cond("Ready", "True", "Indexed", HOLDS),
+  cond("Indexing", "True", "IngestRunning", RUNS),
+  cond("Degraded", "False", "Indexed", "the latest ingest succeeded"),
 }, active)
 
 local failed = status("Degraded", {
-  cond("Ready", "True", "Indexed", "collection handbook-1a2b: 12 documents, 340 chunks"),
-  cond("Indexing", "False", "IngestFailed", "job handbook-ingest-3c4d failed"),
-  cond("Degraded", "True", "IngestFailed", "job handbook-ingest-3c4d failed"),
+  cond("Ready", "True", "Indexed", HOLDS),
+  cond("Indexing", "False", "IngestFailed", "embedding: connection refused"),
+  cond("Degraded", "True", "IngestFailed", FAILED),
 }, active)
+
+local embedded = status("Ready", {
+  cond("Ready", "True", "Embedded", "each pipeline pod ingests the sources when it starts"),
+  cond("Indexing", "False", "Embedded", "nothing is ingested centrally"),
+  cond("Degraded", "False", "Embedded", "the sources exist"),
+}, { revision = "9f8e7d6c5b", sourceDigest = "0a1b2c3d4e5f6a7b" })
 
 M.health = {
   { "no status at all", index(nil), "Progressing", "Waiting for the operator to report status" },
@@ -63,15 +72,20 @@ M.health = {
   { "Pending with a Ready condition",
     index(status("Pending", { cond("Ready", "False", "Pending", "waiting for sources") })),
     "Progressing", "Pending: waiting for sources" },
-  { "first index in flight", index(firstIndex), "Progressing",
-    "IngestRunning: building handbook-3c4d" },
+  { "first index in flight", index(firstIndex), "Progressing", "IngestRunning: " .. RUNS },
   { "phase Indexing without conditions", index({ phase = "Indexing", observedGeneration = 2 }),
     "Progressing", "" },
   { "re-index beside a Ready collection", index(reindexing), "Progressing",
-    "IngestRunning: building handbook-3c4d" },
-  { "Ready", index(ready), "Healthy", "collection handbook-1a2b: 12 documents, 340 chunks" },
-  { "Degraded condition True", index(failed), "Degraded",
-    "IngestFailed: job handbook-ingest-3c4d failed" },
+    "IngestRunning: " .. RUNS },
+  { "Ready", index(ready), "Healthy", HOLDS },
+  { "embedded store", index(embedded), "Healthy",
+    "each pipeline pod ingests the sources when it starts" },
+  { "Degraded condition True", index(failed), "Degraded", "IngestFailed: " .. FAILED },
+  { "a source the user must create", index(status("Degraded", {
+      cond("Ready", "False", "NotIndexed", "no ingest has completed yet"),
+      cond("Indexing", "False", "SourceNotFound", "spec.sources[0].configMap: missing"),
+      cond("Degraded", "True", "SourceNotFound", "spec.sources[0].configMap: missing"),
+    })), "Degraded", "SourceNotFound: spec.sources[0].configMap: missing" },
   { "phase Degraded without a Degraded condition",
     index(status("Degraded", { cond("Ready", "False", "PointCountMismatch", "340 of 341") })),
     "Degraded", "PointCountMismatch: 340 of 341" },
