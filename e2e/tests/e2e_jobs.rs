@@ -1,5 +1,6 @@
 //! Jobs whose pods run for real: the SpecRunner runs `rag-runtime ingest` as the Job's pod spec
-//! says and writes how it ended to the pod's status, as a kubelet would; the real Job controller
+//! says and writes how it ended to the pod's status, as a kubelet would (exit code, and the
+//! `--report-file` JSON as termination message); the real Job controller
 //! then completes or fails the Job, retrying failed pods up to `backoffLimit`. KWOK's
 //! `pod-complete` stage leaves these pods alone, and still completes Job pods of other images.
 
@@ -54,13 +55,19 @@ fn job(name: &str, backoff_limit: i32, container: Value) -> Result<Job> {
     }))?)
 }
 
+/// `rag-runtime ingest` with its outcome as the termination message (the kubelet's default path).
 fn ingest(sources: &str) -> Value {
     json!({
         "image": RUNTIME_IMAGE,
-        "args": ["ingest", "--data-dir", "/data", "--json", sources],
-        // The runtime logs its error to stderr: that becomes the message of a failed run.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "args": ["ingest", "--data-dir", "/data", "--json",
+                 "--report-file", "/dev/termination-log", sources],
     })
+}
+
+/// The termination message as the JSON object `--report-file` writes.
+fn report(state: &ContainerStateTerminated) -> Result<Value> {
+    let message = state.message.as_deref().unwrap_or_default();
+    serde_json::from_str(message).with_context(|| format!("a JSON report: {message:?}"))
 }
 
 /// A namespace with the ConfigMap `docs` (two small documents) and the runner on ingest pods.
@@ -145,6 +152,7 @@ async fn an_ingest_job_runs_for_real_and_completes() -> Result<()> {
     assert_eq!(phase, "Succeeded");
     assert_eq!(state.exit_code, 0);
     assert_eq!(state.reason.as_deref(), Some("Completed"));
+    assert_eq!(report(&state)?["documents"], 2, "{:?}", state.message);
     let (started, finished) = (state.started_at.context("startedAt")?, state.finished_at);
     assert!(finished.context("finishedAt")?.0 >= started.0);
     let ready = pod.status.as_ref().and_then(|s| s.conditions.clone());
@@ -154,6 +162,7 @@ async fn an_ingest_job_runs_for_real_and_completes() -> Result<()> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let ended = runner.finished(name).context("the runner ran the pod")?;
     assert_eq!((ended.container.as_str(), ended.exit_code), ("ingest", 0));
+    assert_eq!(Some(ended.message), state.message);
     assert_eq!(runner.errors(), Vec::<String>::new());
     Ok(())
 }
@@ -185,10 +194,13 @@ async fn a_failing_ingest_job_is_retried_up_to_its_backoff_limit_then_fails() ->
         assert_eq!(phase, "Failed");
         assert_ne!(state.exit_code, 0);
         assert_eq!(state.reason.as_deref(), Some("Error"));
-        let message = state.message.unwrap_or_default();
+        let error = report(&state)?["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(
-            message.contains("missing"),
-            "the log tail names the source: {message:?}"
+            error.contains("missing"),
+            "the report names the source: {error:?}"
         );
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         assert_eq!(
