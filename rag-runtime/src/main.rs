@@ -69,7 +69,7 @@ struct IngestArgs {
     #[arg(long, value_name = "DIGEST")]
     unless_digest: Option<String>,
     /// After the run, write one JSON object to PATH (under 4000 bytes, for a Kubernetes
-    /// termination message): the summary plus `collection` and `unchanged`, with at most
+    /// termination message): the summary plus `unchanged` and the `collection` written, with at most
     /// five `failed` entries and `failedTotal` when there were more; on any error
     /// `{"error": "..."}` (and exit code 1).
     #[arg(long, value_name = "PATH")]
@@ -275,7 +275,7 @@ fn print_outcome(outcome: &Outcome, json: bool) {
         "ingested {} documents, {} chunks into {} in {:.2}s ({:.0} chunks/s); source digest {}",
         report.documents,
         report.chunks,
-        outcome.collection,
+        outcome.collection.as_deref().unwrap_or_default(),
         report.elapsed.as_secs_f64(),
         report.chunks_per_second(),
         report.source_digest

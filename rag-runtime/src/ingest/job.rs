@@ -66,7 +66,11 @@ pub async fn run_ingest(
     if read.unreadable.is_empty() && options.unless_digest.as_deref() == Some(digest.as_str()) {
         tracing::info!(digest, "sources unchanged; nothing stored");
         let report = summary(&read, &config, started);
-        return Ok(outcome(report, collection, true));
+        return Ok(Outcome {
+            report,
+            collection: None,
+            unchanged: true,
+        });
     }
     if let Some(q) = &qdrant {
         // Before the revision's collection exists, so a failure leaves nothing behind.
@@ -83,7 +87,7 @@ pub async fn run_ingest(
                 "the alias already points at this revision"
             );
             let report = summary(&read, &config, started);
-            return Ok(outcome(report, collection, false));
+            return Ok(written(report, collection));
         }
     }
     let rag = Arc::new(Rag::from_config(config.clone()).await?);
@@ -102,14 +106,14 @@ pub async fn run_ingest(
         switch(&q, &config, &alias, &report, options.drop_previous).await?;
     }
     report.elapsed = started.elapsed();
-    Ok(outcome(report, collection, false))
+    Ok(written(report, collection))
 }
 
-fn outcome(report: Report, collection: String, unchanged: bool) -> Outcome {
+fn written(report: Report, collection: String) -> Outcome {
     Outcome {
         report,
-        collection,
-        unchanged,
+        collection: Some(collection),
+        unchanged: false,
     }
 }
 

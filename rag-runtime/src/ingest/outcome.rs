@@ -14,14 +14,15 @@ pub const FAILED_SHOWN: usize = 5;
 const FAILED_TEXT_CHARS: usize = 300;
 
 /// The result of an ingest run: its report, the collection written, and whether the sources were
-/// unchanged (`--unless-digest`), in which case nothing was stored.
+/// unchanged (`--unless-digest`), in which case nothing was stored and no collection is named.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     #[serde(flatten)]
     pub report: Report,
     /// The concrete collection written (`<alias>-<revision>` with `--revision`).
-    pub collection: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     pub unchanged: bool,
 }
 
@@ -128,7 +129,7 @@ mod tests {
         }
         Outcome {
             report,
-            collection: "handbook-3f2a9c01de".into(),
+            collection: Some("handbook-3f2a9c01de".into()),
             unchanged: false,
         }
     }
