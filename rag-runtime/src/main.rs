@@ -4,12 +4,14 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
+use futures::FutureExt;
 use rag_runtime::config::{RuntimeConfig, VectorStoreConfig};
 use rag_runtime::ingest::{self, JobOptions, Outcome, Source, SourceLimits};
 use rag_runtime::redact;
@@ -154,7 +156,10 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let result = runtime.block_on(run(cli));
+    // A panic is an outcome too: the report file still says what happened.
+    let result = runtime
+        .block_on(AssertUnwindSafe(run(cli)).catch_unwind())
+        .unwrap_or_else(|panic| Err(anyhow!("panicked: {}", panic_message(panic.as_ref()))));
     if let Some(path) = report_file {
         let json = match &result {
             Ok(Some(outcome)) => ingest::report_json(Ok(outcome)),
@@ -193,6 +198,12 @@ fn write_report(path: &Path, json: &str) -> bool {
         tracing::error!("writing the report file {}: {err}", path.display());
     }
     written.is_ok()
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    (panic.downcast_ref::<&str>().copied())
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// `--report-file PATH` or `--report-file=PATH` among the raw arguments.
