@@ -11,7 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use chart::{CHART, kinds_and_rules, operator_elects_a_leader, run, template, token_kubeconfig};
 use common::{World, fast_rollout, merge, new_revision};
-use e2e::{AuditLog, Cluster, PodServers, TestNamespace, wait_for};
+use e2e::{
+    AuditLog, Cluster, PodServers, PodServersOptions, TestNamespace, spec_runtime, wait_for,
+};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -24,6 +26,7 @@ use serde_json::{Value, json};
 struct Chartered {
     world: World,
     user: String,
+    _ingest_pods: PodServers,
     _release_ns: TestNamespace,
 }
 
@@ -69,7 +72,14 @@ async fn chartered() -> Result<Chartered> {
     ns.api::<Secret>()
         .create(&PostParams::default(), &keys)
         .await?;
-    let pods = PodServers::start(&cluster, ns.name(), Default::default()).await?;
+    // Stand-ins answer for the pipeline's pods; the ingest Jobs' pods run for real.
+    let runtime_pods = PodServersOptions {
+        label_selector: Some("app.kubernetes.io/component=runtime".into()),
+        ..PodServersOptions::default()
+    };
+    let pods = PodServers::start(&cluster, ns.name(), runtime_pods).await?;
+    let ingest = spec_runtime(Some("app.kubernetes.io/component=ingest".into()));
+    let ingest_pods = PodServers::start(&cluster, ns.name(), ingest).await?;
 
     let mut extra = vec![];
     if operator_elects_a_leader()? {
@@ -90,6 +100,7 @@ async fn chartered() -> Result<Chartered> {
     Ok(Chartered {
         world,
         user: format!("system:serviceaccount:{rel}:{sa}"),
+        _ingest_pods: ingest_pods,
         _release_ns: release_ns,
     })
 }
@@ -240,18 +251,71 @@ async fn scenario(world: &World) -> Result<()> {
     Ok(())
 }
 
+/// A Qdrant-backed index ingested, re-indexed and deleted: its Jobs, their pods' termination
+/// messages, its status and its finalizer.
+async fn index_scenario(world: &World) -> Result<()> {
+    let url = world.cluster.qdrant_url.clone().context(
+        "no Qdrant beside the cluster: start it with RAGOPS_E2E_QDRANT=1 (make e2e does)",
+    )?;
+    let mut index: Value = common::read_sample("qdrant/ragindex.yaml")?;
+    let alias = world.ns.name().to_string();
+    merge(
+        &mut index["spec"],
+        json!({ "vectorStore": { "qdrant": { "url": url, "collection": alias } } }),
+    );
+    let index: RagIndex = serde_json::from_value(index)?;
+    let name = index.metadata.name.clone().context("no name")?;
+    let api = world.ns.api::<RagIndex>();
+    api.create(&PostParams::default(), &index).await?;
+    let indexed = |previous: Option<String>| {
+        let api = api.clone();
+        let name = name.clone();
+        async move {
+            wait_for(
+                "the index Ready on a new collection",
+                common::ROLLOUT_TIMEOUT,
+                || async {
+                    let s = api.get(&name).await?.status.unwrap_or_default();
+                    let active = s.active_collection.clone();
+                    let ready = s.phase.as_deref() == Some("Ready")
+                        && active.is_some()
+                        && active != previous;
+                    Ok(ready.then_some(active))
+                },
+            )
+            .await
+        }
+    };
+    let first = indexed(None).await?;
+    // A re-index: a new Job, and the old revision's Job swept.
+    world
+        .edit_docs(json!({ "more.md": "# More\nAnother document.\n" }))
+        .await?;
+    indexed(first).await?;
+    // deletionPolicy Delete: the finalizer drops the collections, then lets the index go.
+    api.delete(&name, &DeleteParams::default()).await?;
+    wait_for("the index deleted", common::ROLLOUT_TIMEOUT, || async {
+        Ok(api.get_opt(&name).await?.is_none().then_some(()))
+    })
+    .await
+}
+
 #[tokio::test]
 async fn the_operator_runs_under_the_charts_rbac_without_a_forbidden_request() -> Result<()> {
     // The user is new with each run (its namespace is), so the whole log is this run's.
     let Chartered {
         world,
         user,
+        _ingest_pods,
         _release_ns,
     } = chartered().await?;
     let audit = AuditLog::new(&world.cluster)?;
     let client = world.cluster.client().await?;
     // A missing verb shows as a 403 even when it also stalls the scenario: report that first.
-    let played = scenario(&world).await;
+    let played = match scenario(&world).await {
+        Ok(()) => index_scenario(&world).await,
+        failed => failed,
+    };
     let end = audit.sync(&client).await?;
 
     let forbidden = audit.forbidden_for(&user, ..end)?;

@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use anyhow::{Context, Result};
 use common::World;
+use common::query::{pod_of, query};
 use e2e::spec_runtime;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -22,46 +21,6 @@ fn quick() -> Value {
     } })
 }
 
-/// A ready pod of `color` of pipeline `name`, by its IP.
-async fn pod_of(world: &World, name: &str, color: Color) -> Result<SocketAddr> {
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = world.ns.api();
-    let selector = format!("ragops.io/pipeline={name},ragops.io/color={color}");
-    let list = pods
-        .list(&kube::api::ListParams::default().labels(&selector))
-        .await?;
-    let ip = list
-        .items
-        .iter()
-        .filter(|p| common::is_ready(p))
-        .find_map(|p| p.status.as_ref()?.pod_ip.clone())
-        .with_context(|| format!("no ready {color} pod"))?;
-    Ok(SocketAddr::new(ip.parse()?, 8080))
-}
-
-/// `POST /v1/query` to one pod: the status code and the cited document ids.
-async fn query(
-    addr: SocketAddr,
-    question: &str,
-    token: Option<&str>,
-) -> Result<(u16, Vec<String>)> {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{addr}/v1/query"))
-        .json(&json!({ "query": question, "topK": 3 }));
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
-    let response = request.send().await?;
-    let code = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    let sources = body["sources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["documentId"].as_str().map(String::from))
-        .collect();
-    Ok((code, sources))
-}
-
 #[tokio::test]
 async fn an_edited_corpus_rolls_out_and_the_new_colour_serves_it() -> Result<()> {
     let world = World::with_pods("corpus", spec_runtime(None)).await?;
@@ -72,15 +31,8 @@ async fn an_edited_corpus_rolls_out_and_the_new_colour_serves_it() -> Result<()>
     assert!(!before.contains(&"quokka.md".to_string()), "{before:?}");
 
     // A user edits the documents, nothing else.
-    let patch = json!({ "data": { "quokka.md": "# Quokka protocol\nThe quokka protocol is guarded by a wombat named Gus.\n" } });
     world
-        .ns
-        .api::<ConfigMap>()
-        .patch(
-            "handbook-docs",
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .edit_docs(json!({ "quokka.md": "# Quokka protocol\nThe quokka protocol is guarded by a wombat named Gus.\n" }))
         .await?;
     let p = world.wait_healthy_on("docs", Color::Green).await?;
     let events = world.wait_event("docs", "Promoted").await?;

@@ -15,6 +15,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
 use serde_json::{Value, json};
 
+pub mod query;
 mod traffic;
 #[allow(unused_imports)] // each test file uses a different part
 pub use traffic::{TrafficGuard, is_ready};
@@ -119,6 +120,21 @@ impl World {
             .pipelines()
             .create(&PostParams::default(), &pipeline)
             .await?)
+    }
+
+    /// Merge-patches the keys of the sample documents (`null` removes one), as a user editing
+    /// the corpus would.
+    pub async fn edit_docs(&self, data: Value) -> Result<()> {
+        let patch = json!({ "data": data });
+        self.ns
+            .api::<ConfigMap>()
+            .patch(
+                "handbook-docs",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Merge-patches the pipeline's spec (as a user editing it would).

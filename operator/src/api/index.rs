@@ -299,10 +299,10 @@ pub struct RagIndexStatus {
     /// Digest of the sources the active collection was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_digest: Option<String>,
-    /// The embedding the active collection was built with: pipelines embed their queries with
-    /// it, so an edited `spec.embedding` reaches them only with the collection built from it.
+    /// What the active collection was built with. Pipelines embed their queries with this
+    /// embedding, so an edited `spec.embedding` reaches them only with a collection built from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub embedding: Option<EmbeddingSpec>,
+    pub indexed_with: Option<IndexedWith>,
     /// Collections this index created, newest first (Qdrant stores).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collections: Vec<String>,
@@ -315,4 +315,35 @@ pub struct RagIndexStatus {
     /// `Ready`, `Indexing`, `Degraded`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// The settings that decide a collection's vectors.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexedWith {
+    pub embedding: EmbeddingSpec,
+    pub chunking: ChunkingSpec,
+    pub distance: Distance,
+}
+
+impl IndexedWith {
+    pub fn of(spec: &RagIndexSpec) -> Self {
+        Self {
+            embedding: spec.embedding.clone(),
+            chunking: spec.chunking.clone(),
+            distance: spec.distance,
+        }
+    }
+
+    /// Whether `spec` would make the same vectors of the same text (credentials and batch sizes
+    /// change how an ingest runs, not what it stores).
+    pub fn same_vectors(&self, spec: &RagIndexSpec) -> bool {
+        let (a, b) = (&self.embedding, &spec.embedding);
+        a.provider == b.provider
+            && a.model == b.model
+            && a.dimensions == b.dimensions
+            && a.endpoint == b.endpoint
+            && self.chunking == spec.chunking
+            && self.distance == spec.distance
+    }
 }

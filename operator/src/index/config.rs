@@ -90,7 +90,7 @@ pub fn serving_embedding(index: &RagIndex) -> &EmbeddingSpec {
         .vector_store
         .qdrant
         .as_ref()
-        .and_then(|_| index.status.as_ref()?.embedding.as_ref());
+        .and_then(|_| Some(&index.status.as_ref()?.indexed_with.as_ref()?.embedding));
     recorded.unwrap_or(&index.spec.embedding)
 }
 
@@ -109,7 +109,10 @@ spec:
   embedding: {{ provider: openai, model: new-model, dimensions: 1024 }}
 status:
   activeCollection: handbook-0123456789
-  embedding: {{ provider: local, dimensions: 64 }}
+  indexedWith:
+    embedding: {{ provider: local, dimensions: 64 }}
+    chunking: {{ maxChars: 1000, overlapChars: 150 }}
+    distance: Cosine
 "#
         ))
         .unwrap()

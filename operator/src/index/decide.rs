@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::api::RagIndexStatus;
+use crate::api::{RagIndex, RagIndexStatus};
 
 /// How long a failed ingest stays failed before the operator starts it again (the Job's own
 /// `backoffLimit` retries come first).
@@ -107,6 +107,18 @@ fn failed(message: &str, finished: Timestamp, now: Timestamp) -> Step {
         },
         _ => Step::Restart,
     }
+}
+
+/// The source digest of the serving collection, when only the sources can have changed since it
+/// was built: an ingest that reads the same content then stores nothing. After an edit of the
+/// embedding, chunking or distance everything is embedded again.
+pub fn unless_digest(index: &RagIndex) -> Option<&str> {
+    let s = index.status.as_ref()?;
+    s.active_collection.as_ref()?;
+    s.indexed_with
+        .as_ref()
+        .filter(|w| w.same_vectors(&index.spec))?;
+    s.source_digest.as_deref()
 }
 
 /// The collections to drop: every one this index created (`created`, newest first) except the

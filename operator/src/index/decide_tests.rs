@@ -180,3 +180,42 @@ fn dropped_collections_spare_the_active_the_used_and_the_retained() {
         );
     }
 }
+
+#[test]
+fn an_unchanged_corpus_is_skipped_only_when_the_vectors_would_be_the_same() {
+    let mut index: RagIndex = serde_yaml::from_str(
+        r#"
+apiVersion: ragops.io/v1alpha1
+kind: RagIndex
+metadata: { name: handbook, namespace: team-a }
+spec:
+  vectorStore: { qdrant: { url: "http://qdrant:6334" } }
+  embedding: { provider: local, dimensions: 64 }
+"#,
+    )
+    .unwrap();
+    assert_eq!(unless_digest(&index), None, "nothing serves yet");
+    index.status = Some(RagIndexStatus {
+        active_collection: Some("handbook-r1".into()),
+        source_digest: Some("d1".into()),
+        indexed_with: Some(crate::api::IndexedWith::of(&index.spec)),
+        ..RagIndexStatus::default()
+    });
+    assert_eq!(unless_digest(&index), Some("d1"));
+    index.spec.embedding.batch_size = Some(8);
+    assert_eq!(
+        unless_digest(&index),
+        Some("d1"),
+        "a batch size stores the same vectors"
+    );
+    for edit in [
+        (|i: &mut RagIndex| i.spec.embedding.dimensions = 32) as fn(&mut RagIndex),
+        |i| i.spec.chunking.max_chars = 200,
+        |i| i.spec.distance = crate::api::Distance::Dot,
+        |i| i.spec.embedding.endpoint = Some("http://e/v1".into()),
+    ] {
+        let mut edited = index.clone();
+        edit(&mut edited);
+        assert_eq!(unless_digest(&edited), None, "{:?}", edited.spec);
+    }
+}

@@ -43,11 +43,11 @@ pub async fn handle(index: &RagIndex, ctx: &Context) -> Result<Option<Action>, E
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    if wanted(index) {
-        if let Err(message) = drop_all(index, ctx).await {
-            report(index, ctx, &message).await?;
-            return Ok(Some(Action::requeue(DELETE_RETRY)));
-        }
+    if wanted(index)
+        && let Err(message) = drop_all(index, ctx).await
+    {
+        report(index, ctx, &message).await?;
+        return Ok(Some(Action::requeue(DELETE_RETRY)));
     }
     set(index, ctx, false).await?;
     Ok(Some(Action::await_change()))
@@ -71,7 +71,7 @@ async fn report(index: &RagIndex, ctx: &Context, message: &str) -> Result<(), Er
     let at = At {
         revision: "",
         job: "",
-        embedding: None,
+        indexed_with: None,
         generation: index.meta().generation,
         now: Timestamp::now(),
     };

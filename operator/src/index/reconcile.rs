@@ -52,7 +52,7 @@ pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error>
     let job_name = job::name(&index.name_any(), &revision);
     let at = At {
         revision: &revision,
-        embedding: Some(&index.spec.embedding),
+        indexed_with: Some(crate::api::IndexedWith::of(&index.spec)),
         job: &job_name,
         generation,
         now,
@@ -147,7 +147,7 @@ async fn user_error(
 ) -> Result<Action, Error> {
     let at = At {
         revision: "",
-        embedding: None,
+        indexed_with: None,
         job: "",
         generation: index.meta().generation,
         now,
@@ -182,10 +182,7 @@ async fn act(
                 index,
                 revision,
                 sources,
-                unless_digest: index.status.as_ref().and_then(|s| {
-                    s.active_collection.as_ref()?;
-                    s.source_digest.as_deref()
-                }),
+                unless_digest: decide::unless_digest(index),
                 default_image: image,
             };
             let config_maps: Api<ConfigMap> = Api::namespaced(client(ctx), &ns);

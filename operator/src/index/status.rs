@@ -22,8 +22,8 @@ pub mod phase {
 /// Where the step happens: the revision wanted, its Job, the spec generation and the clock.
 pub struct At<'a> {
     pub revision: &'a str,
-    /// The embedding the wanted revision is built with.
-    pub embedding: Option<&'a crate::api::EmbeddingSpec>,
+    /// What the wanted revision is built with.
+    pub indexed_with: Option<crate::api::IndexedWith>,
     pub job: &'a str,
     pub generation: Option<i64>,
     pub now: Timestamp,
@@ -126,7 +126,7 @@ fn adopt(next: &mut RagIndexStatus, report: &Report, at: &At, finished: Timestam
         next.collections.retain(|c| c != collection);
         next.collections.insert(0, collection.clone());
         next.active_collection = Some(collection.clone());
-        next.embedding = at.embedding.cloned();
+        next.indexed_with = at.indexed_with.clone();
     }
     next.chunks = Some(report.chunks);
     next.source_digest = Some(report.source_digest.clone());

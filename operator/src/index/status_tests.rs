@@ -6,7 +6,7 @@ fn at(revision: &str) -> At<'_> {
     At {
         revision,
         job: "handbook-ingest-r",
-        embedding: None,
+        indexed_with: None,
         generation: Some(4),
         now: "2026-11-26T10:00:00Z".parse().unwrap(),
     }
