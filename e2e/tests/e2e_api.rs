@@ -58,7 +58,14 @@ async fn invalid_specs_are_refused_naming_the_field() -> Result<()> {
     let indexes = api(&ns, "RagIndex", "ragindexes");
     let good_index = json!({ "vectorStore": { "embedded": {} }, "embedding": { "provider": "local", "dimensions": 8 } });
 
-    let cases: [(&Api<DynamicObject>, &str, Value, &str); 8] = [
+    let qdrant = json!({ "qdrant": { "url": "http://q:6334" } });
+    let on_qdrant = |extra: Value| {
+        let mut spec =
+            json!({ "vectorStore": qdrant.clone(), "embedding": good_index["embedding"].clone() });
+        common::merge(&mut spec, extra);
+        spec
+    };
+    let cases: [(&Api<DynamicObject>, &str, Value, &str); 14] = [
         (
             &pipelines,
             "RagPipeline",
@@ -106,6 +113,46 @@ async fn invalid_specs_are_refused_naming_the_field() -> Result<()> {
             "RagIndex",
             json!({ "vectorStore": { "embedded": {} }, "embedding": good_index["embedding"].clone(), "chunking": { "maxChars": 100, "overlapChars": 100 } }),
             "spec.chunking",
+        ),
+        (
+            &indexes,
+            "RagIndex",
+            on_qdrant(json!({ "sources": [{ "url": "ftp://example.com/a.md" }] })),
+            "spec.sources[0].url",
+        ),
+        (
+            &indexes,
+            "RagIndex",
+            on_qdrant(
+                json!({ "sources": [{ "url": "https://a.example/x", "configMap": { "name": "d" } }] }),
+            ),
+            "spec.sources[0]",
+        ),
+        (
+            &indexes,
+            "RagIndex",
+            on_qdrant(json!({ "schedule": "every night" })),
+            "spec.schedule",
+        ),
+        (
+            &indexes,
+            "RagIndex",
+            on_qdrant(
+                json!({ "sources": [{ "persistentVolumeClaim": { "claimName": "c", "path": "/a/../b" } }] }),
+            ),
+            "spec.sources[0].persistentVolumeClaim.path",
+        ),
+        (
+            &indexes,
+            "RagIndex",
+            json!({ "vectorStore": { "embedded": {} }, "embedding": good_index["embedding"].clone(), "sources": [{ "url": "https://a.example/x" }] }),
+            "spec.sources",
+        ),
+        (
+            &indexes,
+            "RagIndex",
+            json!({ "vectorStore": { "embedded": {} }, "embedding": good_index["embedding"].clone(), "backup": { "schedule": "0 2 * * *" } }),
+            "spec.backup",
         ),
     ];
     for (i, (api, kind, spec, field)) in cases.into_iter().enumerate() {

@@ -37,6 +37,7 @@ use super::SecretKeyRef;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.vectorStore.qdrant) || !has(self.sources) || self.sources.all(s, has(s.configMap))").message("spec.sources: url and persistentVolumeClaim sources need vectorStore.qdrant (an embedded store ingests ConfigMaps in each pod)"))]
+#[x_kube(validation = Rule::new("has(self.vectorStore.qdrant) || !has(self.backup)").message("spec.backup: snapshots need vectorStore.qdrant"))]
 pub struct RagIndexSpec {
     /// Where the vectors are stored: exactly one of `qdrant` or `embedded`.
     pub vector_store: VectorStoreSpec,
@@ -69,6 +70,27 @@ pub struct RagIndexSpec {
     /// How the ingest Job runs (Qdrant stores).
     #[serde(default)]
     pub ingest: IngestSpec,
+    /// Periodic Qdrant snapshots of the active collection (Qdrant stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+}
+
+/// Snapshots of the collection that serves, taken on the Qdrant server.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    /// Cron schedule (five fields, UTC), for example `0 2 * * *`; the first snapshot is taken
+    /// as soon as the index is ready.
+    #[schemars(regex(pattern = r"^\s*(\S+\s+){4}\S+\s*$"))]
+    pub schedule: String,
+    /// Snapshots kept, newest first, across the index's collections.
+    #[serde(default = "default_backup_retain")]
+    #[schemars(range(min = 1, max = 100))]
+    pub retain: i32,
+}
+
+fn default_backup_retain() -> i32 {
+    7
 }
 
 /// The ingest Job of a Qdrant-backed index.
@@ -306,6 +328,12 @@ pub struct RagIndexStatus {
     /// Collections this index created, newest first (Qdrant stores).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collections: Vec<String>,
+    /// The newest snapshot of the active collection (`spec.backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<String>,
+    /// When that snapshot was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup_time: Option<Time>,
     /// The schedule tick the latest ingest ran for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_schedule_time: Option<Time>,

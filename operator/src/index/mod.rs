@@ -4,7 +4,9 @@
 //! re-index reaches traffic only through a pipeline's gated blue-green rollout. An embedded
 //! index has nothing to run: its pipelines' pods ingest, and its status carries the revision.
 
+mod backup;
 pub mod cache;
+mod cleanup;
 pub mod config;
 pub mod decide;
 mod finalizer;

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
 use qdrant_client::Qdrant;
-use qdrant_client::qdrant::DeleteAlias;
+use qdrant_client::qdrant::{DeleteAlias, DeleteSnapshotRequestBuilder};
 
 use super::revision::is_revision_of;
 
@@ -63,6 +64,61 @@ impl Admin {
             .delete_alias(DeleteAlias {
                 alias_name: alias.into(),
             })
+            .await
+            .map(drop)
+            .map_err(describe)
+    }
+}
+
+/// One snapshot of a collection, as Qdrant lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub collection: String,
+    pub name: String,
+    pub created: Timestamp,
+}
+
+impl Admin {
+    /// Takes a snapshot of `collection`; its name.
+    pub async fn snapshot(&self, collection: &str) -> Result<String, String> {
+        let taken = self
+            .client
+            .create_snapshot(collection)
+            .await
+            .map_err(describe)?;
+        taken
+            .snapshot_description
+            .map(|d| d.name)
+            .ok_or_else(|| format!("Qdrant took a snapshot of {collection} but did not name it"))
+    }
+
+    /// The snapshots of every collection in `collections`.
+    pub async fn snapshots(&self, collections: &[String]) -> Result<Vec<Snapshot>, String> {
+        let mut out = Vec::new();
+        for collection in collections {
+            let listed = self
+                .client
+                .list_snapshots(collection.as_str())
+                .await
+                .map_err(describe)?;
+            out.extend(listed.snapshot_descriptions.into_iter().map(|d| {
+                Snapshot {
+                    collection: collection.clone(),
+                    created: d
+                        .creation_time
+                        .and_then(|t| Timestamp::new(t.seconds, t.nanos).ok())
+                        .unwrap_or_default(),
+                    name: d.name,
+                }
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn drop_snapshot(&self, s: &Snapshot) -> Result<(), String> {
+        let request = DeleteSnapshotRequestBuilder::new(s.collection.as_str(), s.name.as_str());
+        self.client
+            .delete_snapshot(request)
             .await
             .map(drop)
             .map_err(describe)

@@ -2,24 +2,23 @@
 //! Job → decide → act (start, restart, adopt, collect garbage) → status. What decides is pure
 //! (revision, decide, status); this file only reads, writes and reports.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
 
 use super::cache::Stores;
 use super::decide::{self, Step};
 use super::revision::{self, SourceVersion};
 use super::schedule::Schedule;
 use super::status::{self, At};
-use super::{Context, INDEX_LABEL, KIND, config, finalizer, job, observe};
+use super::{Context, KIND, backup, cleanup, finalizer, job, observe};
 use crate::api::{RagIndex, RagIndexStatus};
 use crate::apply::{self, FIELD_MANAGER};
 use crate::context::Note;
@@ -28,6 +27,8 @@ use crate::watch::trim;
 
 /// How often an index waiting for the user looks again, on top of watch events.
 const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
+/// How soon a snapshot that failed is tried again.
+const BACKUP_RETRY: Duration = Duration::from_secs(60);
 
 /// Something only the operator can see is wrong with the spec.
 struct UserError {
@@ -42,59 +43,87 @@ pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error>
     ctx.stores.ready().await;
     let now = Timestamp::now();
     let ns = index.namespace().unwrap_or_default();
-    let generation = index.meta().generation;
-    let (sources, schedule) = match resolve(index, &ctx.stores, &ns) {
+    let resolved = match resolve(index, &ctx.stores, &ns) {
         Ok(resolved) => resolved,
         Err(user) => return user_error(index, ctx, &user, now).await,
     };
-    let tick = schedule.as_ref().and_then(|s| s.latest(now));
-    let revision = revision::revision(index, &sources, tick);
+    let tick = resolved.schedule.as_ref().and_then(|s| s.latest(now));
+    let revision = revision::revision(index, &resolved.sources, tick);
     let job_name = job::name(&index.name_any(), &revision);
     let at = At {
         revision: &revision,
         indexed_with: Some(crate::api::IndexedWith::of(&index.spec)),
         job: &job_name,
-        generation,
+        generation: index.meta().generation,
         now,
     };
     if index.spec.vector_store.qdrant.is_none() {
-        let digest =
-            crate::digest::short_hex(&serde_json::to_vec(&sources).unwrap_or_default(), 16);
-        write_status(
-            index,
-            ctx,
-            &status::embedded(index.status.as_ref(), &digest, &at),
-        )
-        .await?;
+        let digest = serde_json::to_vec(&resolved.sources).unwrap_or_default();
+        let digest = crate::digest::short_hex(&digest, 16);
+        let next = status::embedded(index.status.as_ref(), &digest, &at);
+        write_status(index, ctx, &next).await?;
         return Ok(Action::requeue(ctx.settings.resync));
     }
     let current = index.status.as_ref();
-    let observed = Stores::get(&ctx.stores.jobs, &ns, &job_name);
-    let state = match (&observed, done(current, &revision)) {
-        (Some(j), false) => {
-            Some(observe::job_state(&Api::<Pod>::namespaced(client(ctx), &ns), j).await?)
+    let state = match Stores::get(&ctx.stores.jobs, &ns, &job_name) {
+        Some(j) if !done(current, &revision) => {
+            let pods = Api::<Pod>::namespaced(client(ctx), &ns);
+            Some(observe::job_state(&pods, &j).await?)
         }
         _ => None,
     };
     let step = decide::decide(current, &revision, state.as_ref(), now);
-    act(index, ctx, &step, &sources, &revision).await?;
+    act(index, ctx, &step, &resolved.sources, &revision).await?;
     let mut next = status::after_step(current, &step, &at);
     if matches!(step, Step::Adopt { .. }) {
-        next.last_schedule_time = tick.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
-        collect_garbage(index, ctx, &mut next).await;
+        next.last_schedule_time = tick.map(Time);
+        cleanup::collect_garbage(index, ctx, &mut next).await;
     }
-    sweep_jobs(index, ctx, &job_name).await?;
+    let backup_failed = back_up(index, ctx, resolved.backup.as_ref(), &mut next, now).await;
+    cleanup::sweep_jobs(index, ctx, &job_name).await?;
     if write_status(index, ctx, &next).await? {
         announce(index, ctx, &step, &revision, &next).await;
     }
     let uid = index.uid().unwrap_or_default();
-    Ok(Action::requeue(requeue_after(
-        &step,
-        schedule.as_ref(),
-        now,
-        ctx,
-        &uid,
-    )))
+    let schedules = [resolved.schedule.as_ref(), resolved.backup.as_ref()];
+    let after = requeue_after(&step, &schedules, now, ctx, &uid);
+    Ok(Action::requeue(
+        backup_failed.map_or(after, |retry| retry.min(after)),
+    ))
+}
+
+/// Takes a snapshot when `spec.backup` says one is due; on failure, tells it and asks to be
+/// looked at again soon.
+async fn back_up(
+    index: &RagIndex,
+    ctx: &Context,
+    schedule: Option<&Schedule>,
+    next: &mut RagIndexStatus,
+    now: Timestamp,
+) -> Option<Duration> {
+    let (Some(spec), Some(schedule)) = (&index.spec.backup, schedule) else {
+        return None;
+    };
+    let last = next.last_backup_time.as_ref().map(|t| t.0);
+    if next.active_collection.is_none() || !backup::due(schedule, last, now) {
+        return None;
+    }
+    let taken = match finalizer::admin(index, ctx).await {
+        Ok(admin) => backup::take(&admin, spec, next, now).await,
+        Err(e) => Err(e),
+    };
+    let (warning, reason, message, retry) = match taken {
+        Ok(name) => (false, "BackedUp", format!("snapshot {name} taken"), None),
+        Err(e) => (true, "BackupFailed", e, Some(BACKUP_RETRY)),
+    };
+    let note = Note {
+        warning,
+        reason,
+        action: "Snapshot",
+        message,
+    };
+    ctx.shared.publish(&index.object_ref(&()), note).await;
+    retry
 }
 
 fn done(status: Option<&RagIndexStatus>, revision: &str) -> bool {
@@ -105,12 +134,15 @@ fn client(ctx: &Context) -> kube::Client {
     ctx.shared.client.clone()
 }
 
-/// The sources' versions and the parsed schedule, or what the user must fix.
-fn resolve(
-    index: &RagIndex,
-    stores: &Stores,
-    ns: &str,
-) -> Result<(Vec<SourceVersion>, Option<Schedule>), UserError> {
+/// What the spec names, looked up and parsed.
+struct Resolved {
+    sources: Vec<SourceVersion>,
+    schedule: Option<Schedule>,
+    backup: Option<Schedule>,
+}
+
+/// The sources' versions and the parsed schedules, or what the user must fix.
+fn resolve(index: &RagIndex, stores: &Stores, ns: &str) -> Result<Resolved, UserError> {
     let digest = |name: &str| {
         Stores::get(&stores.config_maps, ns, name)
             .map(|cm| trim::content_digest(&cm).unwrap_or_default().to_string())
@@ -129,14 +161,21 @@ fn resolve(
         })?;
         sources.push(version);
     }
-    let schedule = match &index.spec.schedule {
-        Some(expression) => Some(Schedule::parse(expression).map_err(|message| UserError {
-            reason: "InvalidSchedule",
-            message,
-        })?),
-        None => None,
+    let parse = |field: &str, expression: Option<&String>| {
+        expression
+            .map(|e| Schedule::parse(field, e))
+            .transpose()
+            .map_err(|message| UserError {
+                reason: "InvalidSchedule",
+                message,
+            })
     };
-    Ok((sources, schedule))
+    let backup = index.spec.backup.as_ref().map(|b| &b.schedule);
+    Ok(Resolved {
+        sources,
+        schedule: parse("spec.schedule", index.spec.schedule.as_ref())?,
+        backup: parse("spec.backup.schedule", backup)?,
+    })
 }
 
 async fn user_error(
@@ -194,7 +233,7 @@ async fn act(
                 .await
                 .map_err(|e| apply_error("Job", &name, e))?;
         }
-        Step::Restart => delete_job(ctx, &ns, &name).await?,
+        Step::Restart => cleanup::delete_job(ctx, &ns, &name).await?,
         _ => {}
     }
     Ok(())
@@ -208,108 +247,22 @@ fn apply_error(kind: &'static str, name: &str, source: kube::Error) -> Error {
     }
 }
 
-async fn delete_job(ctx: &Context, ns: &str, name: &str) -> Result<(), Error> {
-    let sweep = |kind: &'static str| {
-        move |source| Error::Sweep {
-            kind,
-            name: name.into(),
-            source,
-        }
-    };
-    apply::delete(&Api::<Job>::namespaced(client(ctx), ns), name)
-        .await
-        .map_err(sweep("Job"))?;
-    apply::delete(&Api::<ConfigMap>::namespaced(client(ctx), ns), name)
-        .await
-        .map_err(sweep("ConfigMap"))
-}
-
-/// Deletes the Jobs (and their ConfigMaps) of every other revision of this index: only the
-/// wanted revision's Job tells anything the status does not already hold.
-async fn sweep_jobs(index: &RagIndex, ctx: &Context, keep: &str) -> Result<(), Error> {
-    let ns = index.namespace().unwrap_or_default();
-    let uid = index.uid().unwrap_or_default();
-    let stale: Vec<String> = ctx
-        .stores
-        .jobs
-        .state()
-        .into_iter()
-        .filter(|j| j.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|j| j.labels().get(INDEX_LABEL) == Some(&index.name_any()))
-        .filter(|j| crate::meta::controlled_by(&j.metadata, &uid))
-        .map(|j| j.name_any())
-        .filter(|n| n != keep)
-        .collect();
-    for name in stale {
-        delete_job(ctx, &ns, &name).await?;
-    }
-    Ok(())
-}
-
-/// Drops the collections no pipeline serves and the retention does not keep, including ones a
-/// crashed or superseded Job left behind. Failures are told, never fatal: the next completed
-/// ingest tries again.
-async fn collect_garbage(index: &RagIndex, ctx: &Context, next: &mut RagIndexStatus) {
-    let alias = config::alias(index);
-    let result = async {
-        let admin = finalizer::admin(index, ctx).await?;
-        let mut created = next.collections.clone();
-        for orphan in admin.revisions_of(&alias).await? {
-            if !created.contains(&orphan) {
-                created.push(orphan);
-            }
-        }
-        let in_use = collections_in_use(&ctx.stores, &index.namespace().unwrap_or_default());
-        let retain = usize::try_from(index.spec.retain_collections).unwrap_or(0);
-        let drop = decide::collections_to_drop(
-            &created,
-            next.active_collection.as_deref(),
-            &in_use,
-            retain,
-        );
-        for name in &drop {
-            admin.drop(name).await?;
-            info!(collection = %name, "dropped a superseded collection");
-        }
-        next.collections.retain(|c| !drop.contains(c));
-        Ok::<_, String>(())
-    }
-    .await;
-    if let Err(message) = result {
-        let note = Note {
-            warning: true,
-            reason: "CollectionCleanupFailed",
-            action: "DropCollections",
-            message,
-        };
-        ctx.shared.publish(&index.object_ref(&()), note).await;
-    }
-}
-
-/// Every collection a pipeline Deployment in `ns` names (either colour, scaled down or not).
-fn collections_in_use(stores: &Stores, ns: &str) -> BTreeSet<String> {
-    stores
-        .deployments
-        .state()
-        .iter()
-        .filter(|d| d.namespace().as_deref() == Some(ns))
-        .filter_map(|d| d.annotations().get(super::COLLECTION_ANNOTATION).cloned())
-        .collect()
-}
-
 /// When to look again: at the retry of a failed ingest, at the next schedule tick, or at the
 /// jittered resync, whichever comes first.
 fn requeue_after(
     step: &Step,
-    schedule: Option<&Schedule>,
+    schedules: &[Option<&Schedule>],
     now: Timestamp,
     ctx: &Context,
     uid: &str,
 ) -> Duration {
     let resync = crate::pipeline::resync_after(ctx.settings.resync, uid);
-    let until_tick = schedule
-        .and_then(|s| s.next(now))
-        .map(|t| t.duration_since(now).unsigned_abs() + Duration::from_secs(1));
+    let until_tick = schedules
+        .iter()
+        .flatten()
+        .filter_map(|s| s.next(now))
+        .map(|t| t.duration_since(now).unsigned_abs() + Duration::from_secs(1))
+        .min();
     let base = match step {
         Step::Failed { retry_in, .. } => *retry_in,
         _ => resync,

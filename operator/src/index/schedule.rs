@@ -19,17 +19,17 @@ use k8s_openapi::jiff::Timestamp;
 pub struct Schedule(Cron);
 
 impl Schedule {
-    /// Parses a five-field cron expression (UTC); the error names the field.
-    pub fn parse(expression: &str) -> Result<Self, String> {
+    /// Parses the five-field cron expression (UTC) of `field`; the error names the field.
+    pub fn parse(field: &str, expression: &str) -> Result<Self, String> {
         let fields = expression.split_whitespace().count();
         if fields != 5 {
             return Err(format!(
-                "spec.schedule: {expression:?} has {fields} fields; expected five (minute hour day-of-month month day-of-week)"
+                "{field}: {expression:?} has {fields} fields; expected five (minute hour day-of-month month day-of-week)"
             ));
         }
         Cron::from_str(expression.trim())
             .map(Self)
-            .map_err(|e| format!("spec.schedule: {expression:?} is not a cron expression: {e}"))
+            .map_err(|e| format!("{field}: {expression:?} is not a cron expression: {e}"))
     }
 
     /// The latest tick at or before `now`; none if the expression never matched before.
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn ticks_are_the_latest_and_next_matches_in_utc() {
-        let daily = Schedule::parse("0 3 * * *").unwrap();
+        let daily = Schedule::parse("spec.schedule", "0 3 * * *").unwrap();
         let cases = [
             (
                 "2026-11-26T02:59:59Z",
@@ -84,7 +84,7 @@ mod tests {
             assert_eq!(daily.latest(at(now)), Some(at(latest)), "latest at {now}");
             assert_eq!(daily.next(at(now)), Some(at(next)), "next at {now}");
         }
-        let quarter = Schedule::parse("*/15 * * * *").unwrap();
+        let quarter = Schedule::parse("spec.schedule", "*/15 * * * *").unwrap();
         assert_eq!(
             quarter.latest(at("2026-11-26T10:44:10Z")),
             Some(at("2026-11-26T10:30:00Z"))
@@ -100,7 +100,7 @@ mod tests {
             "0 25 * * *",
             "0 3 * * funday",
         ] {
-            let err = Schedule::parse(bad).unwrap_err();
+            let err = Schedule::parse("spec.schedule", bad).unwrap_err();
             assert!(err.starts_with("spec.schedule: "), "{bad}: {err}");
         }
     }
