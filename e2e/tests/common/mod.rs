@@ -15,6 +15,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
 use serde_json::{Value, json};
 
+pub mod index;
 pub mod query;
 mod traffic;
 #[allow(unused_imports)] // each test file uses a different part

@@ -1,0 +1,142 @@
+//! The RagIndex controller's operations on the real chain: deletion with `deletionPolicy:
+//! Delete`, snapshots and a restore, and what only the operator can check about a spec.
+
+mod common;
+
+use anyhow::{Result, ensure};
+use common::index::{
+    INDEX, INDEX_TIMEOUT, PIPELINE, QUESTION, condition, create_pipeline, qdrant_world, ready_on,
+    wait_index,
+};
+use common::query::{pod_of, query};
+use e2e::wait_for;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use rag_operator::api::{Color, RagIndex};
+use serde_json::json;
+
+#[tokio::test]
+async fn deleting_an_index_with_delete_policy_drops_its_collections() -> Result<()> {
+    let (world, qdrant) = qdrant_world("index-delete", json!({})).await?;
+    let ready = wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
+    ensure!(
+        ready
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "ragops.io/collections"),
+        "no finalizer: {:?}",
+        ready.metadata.finalizers
+    );
+    assert_eq!(qdrant.collections().await?.len(), 1);
+    let api: Api<RagIndex> = world.ns.api();
+    api.delete(INDEX, &DeleteParams::default()).await?;
+    wait_for("the RagIndex gone", INDEX_TIMEOUT, || async {
+        Ok(api.get_opt(INDEX).await?.is_none().then_some(()))
+    })
+    .await?;
+    assert_eq!(qdrant.collections().await?, Vec::<String>::new());
+    assert_eq!(qdrant.alias_target().await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_snapshot_restores_a_dropped_collection_with_the_same_answers() -> Result<()> {
+    let backup = json!({ "backup": { "schedule": "0 2 * * *", "retain": 2 } });
+    let (world, qdrant) = qdrant_world("index-backup", backup).await?;
+    create_pipeline(&world).await?;
+    let backed_up = wait_index(&world, "a snapshot taken", |i| {
+        i.status
+            .as_ref()
+            .is_some_and(|s| s.last_backup.is_some() && s.last_backup_time.is_some())
+    })
+    .await?;
+    let s = backed_up.status.unwrap();
+    let (collection, snapshot) = (s.active_collection.unwrap(), s.last_backup.unwrap());
+    world.wait_healthy_on(PIPELINE, Color::Blue).await?;
+    let blue = pod_of(&world, PIPELINE, Color::Blue).await?;
+    let (code, before) = query(blue, QUESTION, None).await?;
+    assert_eq!(
+        (code, before.first().map(String::as_str)),
+        (200, Some("rollouts.md"))
+    );
+
+    // The collection is lost: queries fail.
+    qdrant
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/collections/{collection}"),
+            None,
+        )
+        .await?;
+    assert_ne!(
+        query(blue, QUESTION, None).await?.0,
+        200,
+        "the collection is gone"
+    );
+
+    // Restored from the snapshot, as README's restore steps do it: the same answers.
+    let file = world
+        .cluster
+        .state_dir
+        .join("qdrant/snapshots")
+        .join(&collection)
+        .join(&snapshot);
+    ensure!(file.is_file(), "no snapshot file at {}", file.display());
+    let location = json!({ "location": format!("file://{}", file.display()) });
+    let path = format!("/collections/{collection}/snapshots/recover");
+    qdrant
+        .send(reqwest::Method::PUT, &path, Some(location))
+        .await?;
+    assert_eq!(
+        qdrant.points(&collection).await?,
+        s.chunks.unwrap_or_default() as u64
+    );
+    assert_eq!(query(blue, QUESTION, None).await?, (200, before));
+    Ok(())
+}
+
+#[tokio::test]
+async fn what_only_the_operator_can_check_becomes_a_condition_naming_the_field() -> Result<()> {
+    // Five fields, as the schema asks, but minute 61 does not exist.
+    let (world, _qdrant) =
+        qdrant_world("index-invalid", json!({ "schedule": "61 * * * *" })).await?;
+    let bad = wait_index(&world, "InvalidSchedule", |i| {
+        condition(i, "Degraded").is_some_and(|c| c.1 == "InvalidSchedule")
+    })
+    .await?;
+    let (status, _, message) = condition(&bad, "Degraded").unwrap();
+    assert_eq!(status, "True");
+    assert!(
+        message.starts_with("spec.schedule: \"61 * * * *\""),
+        "{message}"
+    );
+    world.wait_event(INDEX, "InvalidSchedule").await?;
+
+    // Fixed, but now naming a ConfigMap that does not exist.
+    let patch = json!({ "spec": { "schedule": null, "sources": [{ "configMap": { "name": "nowhere" } }] } });
+    let api: Api<RagIndex> = world.ns.api();
+    api.patch(INDEX, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let missing = wait_index(&world, "SourceNotFound", |i| {
+        condition(i, "Degraded").is_some_and(|c| c.1 == "SourceNotFound")
+    })
+    .await?;
+    let (_, _, message) = condition(&missing, "Degraded").unwrap();
+    assert!(
+        message.contains("spec.sources[0].configMap") && message.contains("nowhere"),
+        "{message}"
+    );
+    // Creating it is all it takes.
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": { "name": "nowhere" }, "data": { "a.md": "# A\nText.\n" }
+    }))?;
+    world
+        .ns
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &cm)
+        .await?;
+    wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
+    Ok(())
+}
