@@ -140,3 +140,55 @@ async fn what_only_the_operator_can_check_becomes_a_condition_naming_the_field()
     wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_url_source_is_fetched_by_the_ingest_job() -> Result<()> {
+    // A document server on loopback, as an intranet wiki would be.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let faq = "# Wombat FAQ\nThe wombat Gus guards the quokka protocol on weekends.\n";
+    let app = axum::Router::new().route("/faq.md", axum::routing::get(move || async move { faq }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{addr}/faq.md");
+    let sources =
+        json!({ "sources": [{ "configMap": { "name": "handbook-docs" } }, { "url": url }] });
+    let (world, _qdrant) = qdrant_world("index-url", sources).await?;
+    create_pipeline(&world).await?;
+    let ready = wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
+    let docs: ConfigMap = common::read_sample("handbook-docs.yaml")?;
+    let in_config_map = docs.data.as_ref().map_or(0, |d| d.len()) as i64;
+    assert_eq!(ready.status.unwrap().documents, Some(in_config_map + 1));
+    world.wait_healthy_on(PIPELINE, Color::Blue).await?;
+    let blue = pod_of(&world, PIPELINE, Color::Blue).await?;
+    let (code, cited) = query(blue, "Who guards the quokka protocol on weekends?", None).await?;
+    assert_eq!((code, cited.first()), (200, Some(&url)), "{cited:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_while_qdrant_is_unreachable_waits_visibly_and_retain_lets_go() -> Result<()> {
+    let (world, _qdrant) = qdrant_world("index-gone", json!({})).await?;
+    wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
+    // The index is moved to a Qdrant nobody answers on, then deleted.
+    let api: Api<RagIndex> = world.ns.api();
+    let moved = json!({ "spec": { "vectorStore": { "qdrant": { "url": "http://127.0.0.1:9" } } } });
+    api.patch(INDEX, &PatchParams::default(), &Patch::Merge(&moved))
+        .await?;
+    api.delete(INDEX, &DeleteParams::default()).await?;
+    let waiting = wait_index(&world, "DeleteFailed", |i| {
+        condition(i, "Degraded").is_some_and(|c| c.1 == "DeleteFailed")
+    })
+    .await?;
+    let (_, _, message) = condition(&waiting, "Degraded").unwrap();
+    assert!(message.contains("retrying"), "{message}");
+    world.wait_event(INDEX, "DeleteFailed").await?;
+    // The user gives up on those collections: Retain releases the index at once.
+    let retain = json!({ "spec": { "deletionPolicy": "Retain" } });
+    api.patch(INDEX, &PatchParams::default(), &Patch::Merge(&retain))
+        .await?;
+    wait_for("the RagIndex gone", INDEX_TIMEOUT, || async {
+        Ok(api.get_opt(INDEX).await?.is_none().then_some(()))
+    })
+    .await?;
+    Ok(())
+}
