@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod metric_names;
 
 #[cfg(feature = "server")]
 pub mod chunk;

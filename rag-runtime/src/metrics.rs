@@ -1,13 +1,17 @@
 //! Prometheus metrics of one runtime: HTTP traffic by route and code, the latency of each stage
-//! of a question (retrieval, embedding, LLM), tokens spent, and what ingest stored or failed on.
+//! of a question (retrieval, embedding, LLM), tokens spent, what ingest stored or failed on, and
+//! the embedder and vector-store calls that failed. Names live in [`crate::metric_names`].
 //! Each [`Metrics`] owns its registry, so tests and benchmarks never share counters.
 
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
+
+use crate::metric_names as name;
 
 /// Buckets from 100 µs to 60 s: in-process retrieval is sub-millisecond, LLM calls take seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -23,6 +27,12 @@ pub struct Metrics {
     pub http_in_flight: IntGauge,
     pub retrieval_duration: Histogram,
     pub embedding_duration: Histogram,
+    /// Embedder calls that failed, serving and ingest alike (counted by `embed::Metered`).
+    pub embedding_errors: IntCounter,
+    /// Vector-store calls that failed, except requests refused as invalid (`store::Metered`).
+    pub vector_store_errors: IntCounter,
+    /// 1 when the last readiness check reached the store and found the collection, else 0.
+    pub vector_store_up: IntGauge,
     pub llm_duration: Histogram,
     pub llm_tokens: IntCounterVec,
     pub documents_ingested: IntCounter,
@@ -30,88 +40,99 @@ pub struct Metrics {
     pub ingest_failures: IntCounterVec,
 }
 
-fn histogram(name: &str, help: &str) -> HistogramOpts {
-    HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
+fn histogram(name: &str, help: &str) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+        .expect("valid metric")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric")
 }
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                name::HTTP_REQUEST_DURATION,
+                "Time to answer an HTTP request, by route.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
         let m = Self {
-            http_requests: IntCounterVec::new(
-                Opts::new(
-                    "rag_http_requests_total",
-                    "HTTP requests by route, method and status code.",
-                ),
+            registry: Registry::new(),
+            http_requests: counter_vec(
+                name::HTTP_REQUESTS,
+                "HTTP requests by route, method and status code.",
                 &["route", "method", "code"],
-            )
-            .expect("valid metric"),
-            http_duration: HistogramVec::new(
-                histogram(
-                    "rag_http_request_duration_seconds",
-                    "Time to answer an HTTP request, by route.",
-                ),
-                &["route"],
-            )
-            .expect("valid metric"),
-            http_in_flight: IntGauge::new(
-                "rag_http_requests_in_flight",
-                "HTTP requests being served.",
-            )
-            .expect("valid metric"),
-            retrieval_duration: Histogram::with_opts(histogram(
-                "rag_retrieval_duration_seconds",
+            ),
+            http_duration,
+            http_in_flight: gauge(name::HTTP_REQUESTS_IN_FLIGHT, "HTTP requests being served."),
+            retrieval_duration: histogram(
+                name::RETRIEVAL_DURATION,
                 "Time to search the vector store for one question.",
-            ))
-            .expect("valid metric"),
-            embedding_duration: Histogram::with_opts(histogram(
-                "rag_embedding_duration_seconds",
+            ),
+            embedding_duration: histogram(
+                name::EMBEDDING_DURATION,
                 "Time to embed one batch of texts (a question or an ingest batch).",
-            ))
-            .expect("valid metric"),
-            llm_duration: Histogram::with_opts(histogram(
-                "rag_llm_duration_seconds",
-                "Time to generate one answer.",
-            ))
-            .expect("valid metric"),
-            llm_tokens: IntCounterVec::new(
-                Opts::new("rag_llm_tokens_total", "LLM tokens spent, by kind."),
-                &["kind"],
-            )
-            .expect("valid metric"),
-            documents_ingested: IntCounter::new(
-                "rag_documents_ingested_total",
-                "Documents stored.",
-            )
-            .expect("valid metric"),
-            chunks_ingested: IntCounter::new("rag_chunks_ingested_total", "Chunks stored.")
-                .expect("valid metric"),
-            ingest_failures: IntCounterVec::new(
-                Opts::new(
-                    "rag_ingest_failures_total",
-                    "Documents or batches that could not be stored, by reason.",
-                ),
+            ),
+            embedding_errors: counter(
+                name::EMBEDDING_ERRORS,
+                "Embedder calls that failed (questions and ingest batches).",
+            ),
+            vector_store_errors: counter(
+                name::VECTOR_STORE_ERRORS,
+                "Vector-store calls that failed, requests refused as invalid excepted.",
+            ),
+            vector_store_up: gauge(
+                name::VECTOR_STORE_UP,
+                "1 when the last readiness check reached the store and its collection, else 0.",
+            ),
+            llm_duration: histogram(name::LLM_DURATION, "Time to generate one answer."),
+            llm_tokens: counter_vec(name::LLM_TOKENS, "LLM tokens spent, by kind.", &["kind"]),
+            documents_ingested: counter(name::DOCUMENTS_INGESTED, "Documents stored."),
+            chunks_ingested: counter(name::CHUNKS_INGESTED, "Chunks stored."),
+            ingest_failures: counter_vec(
+                name::INGEST_FAILURES,
+                "Documents or batches that could not be stored, by reason.",
                 &["reason"],
-            )
-            .expect("valid metric"),
-            registry,
+            ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
-            Box::new(m.http_requests.clone()),
-            Box::new(m.http_duration.clone()),
-            Box::new(m.http_in_flight.clone()),
-            Box::new(m.retrieval_duration.clone()),
-            Box::new(m.embedding_duration.clone()),
-            Box::new(m.llm_duration.clone()),
-            Box::new(m.llm_tokens.clone()),
-            Box::new(m.documents_ingested.clone()),
-            Box::new(m.chunks_ingested.clone()),
-            Box::new(m.ingest_failures.clone()),
-        ];
-        for c in collectors {
-            m.registry.register(c).expect("metric names are unique");
-        }
+        m.register_all();
         m
+    }
+
+    fn register_all(&self) {
+        for c in self.collectors() {
+            self.registry.register(c).expect("metric names are unique");
+        }
+    }
+
+    fn collectors(&self) -> [Box<dyn Collector>; 13] {
+        [
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_duration.clone()),
+            Box::new(self.http_in_flight.clone()),
+            Box::new(self.retrieval_duration.clone()),
+            Box::new(self.embedding_duration.clone()),
+            Box::new(self.embedding_errors.clone()),
+            Box::new(self.vector_store_errors.clone()),
+            Box::new(self.vector_store_up.clone()),
+            Box::new(self.llm_duration.clone()),
+            Box::new(self.llm_tokens.clone()),
+            Box::new(self.documents_ingested.clone()),
+            Box::new(self.chunks_ingested.clone()),
+            Box::new(self.ingest_failures.clone()),
+        ]
     }
 
     pub fn record_tokens(&self, usage: crate::generate::Usage) {
@@ -127,6 +148,16 @@ impl Metrics {
         histogram.observe(elapsed.as_secs_f64());
     }
 
+    /// The names of every registered metric, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let collectors = self.collectors();
+        let mut names: Vec<String> = (collectors.iter())
+            .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -140,5 +171,32 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_holds_exactly_the_published_names() {
+        let mut published: Vec<String> = name::ALL.iter().map(|n| n.to_string()).collect();
+        published.sort();
+        assert_eq!(Metrics::new().names(), published);
+    }
+
+    #[test]
+    fn histograms_are_published_as_histograms() {
+        let m = Metrics::new();
+        m.http_duration
+            .with_label_values(&["/v1/query"])
+            .observe(0.1);
+        let text = m.render();
+        for h in name::HISTOGRAMS {
+            assert!(
+                text.contains(&format!("# TYPE {h} histogram")),
+                "{h}\n{text}"
+            );
+        }
     }
 }
