@@ -33,7 +33,9 @@ pub struct Answer {
 
 pub struct Rag {
     pub config: RuntimeConfig,
+    /// Behind [`store::metered::Metered`], which counts its failed calls.
     pub store: Arc<dyn VectorStore>,
+    /// Behind [`embed::metered::Metered`], which counts its failed calls.
     pub embedder: Arc<dyn Embedder>,
     pub bm25: Arc<Bm25>,
     pub generator: Arc<dyn Generator>,
@@ -44,15 +46,16 @@ impl Rag {
     /// Builds every backend the config names and makes sure the collection can take vectors.
     pub async fn from_config(config: RuntimeConfig) -> Result<Self> {
         config.validate()?;
+        let metrics = Metrics::new();
         let embedder = embed::from_config(&config.embedding)?;
         let generator = generate::from_config(&config.llm)?;
         let store = store::open(&config).await?;
         Ok(Self {
-            store,
-            embedder,
+            store: Arc::new(store::metered::Metered::new(store, &metrics)),
+            embedder: Arc::new(embed::metered::Metered::new(embedder, &metrics)),
             bm25: Arc::new(Bm25::new()?),
             generator,
-            metrics: Metrics::new(),
+            metrics,
             config,
         })
     }

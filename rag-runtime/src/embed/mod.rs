@@ -4,6 +4,7 @@
 
 pub mod bm25;
 pub mod local;
+pub mod metered;
 pub mod openai;
 
 use std::sync::Arc;

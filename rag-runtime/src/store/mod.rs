@@ -6,6 +6,7 @@
 //! the same way, so a query ranks alike on a laptop and in a cluster.
 
 pub mod embedded;
+pub mod metered;
 pub mod qdrant;
 
 use std::sync::Arc;
