@@ -404,4 +404,14 @@ async fn provider_errors_reach_clients_without_their_text() {
             (502, &json!(code))
         );
     }
+    // One failed embedder call per failing question or document batch; the store never failed.
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("\nrag_embedding_errors_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nrag_vector_store_errors_total 0\n"),
+        "{metrics}"
+    );
 }
