@@ -13,6 +13,7 @@ pub mod index;
 pub mod leader;
 pub mod meta;
 pub mod metrics;
+pub mod monitoring;
 pub mod pipeline;
 pub mod security;
 pub mod server;

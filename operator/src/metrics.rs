@@ -1,7 +1,8 @@
 //! The operator's own Prometheus metrics, served on `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -14,6 +15,10 @@ pub struct Metrics {
     pub event_failures: IntCounter,
     /// Objects of the operator's kinds that did not deserialize and were skipped.
     pub invalid_objects: IntCounterVec,
+    /// From the start of a rollout to its promotion.
+    pub rollout_duration: Histogram,
+    /// From the probe that passed the gate to the selector patch.
+    pub cutover_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -78,6 +83,24 @@ impl Default for Metrics {
         registry
             .register(Box::new(duration.clone()))
             .expect("unique metric");
+        let seconds = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let rollout_duration = seconds(
+            "ragops_rollout_duration_seconds",
+            "From the start of a blue-green rollout to its promotion",
+            vec![5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0],
+        );
+        let cutover_duration = seconds(
+            "ragops_cutover_duration_seconds",
+            "From the probe that passed the promotion gate to the patch of the Service selector",
+            vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+        );
         Self {
             registry,
             reconciliations,
@@ -86,11 +109,18 @@ impl Default for Metrics {
             rollouts,
             event_failures,
             invalid_objects,
+            rollout_duration,
+            cutover_duration,
         }
     }
 }
 
 impl Metrics {
+    /// Adds a collector read at scrape time (gauges computed from the caches).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        self.registry.register(collector).expect("unique metric");
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = vec![];

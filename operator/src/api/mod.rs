@@ -6,6 +6,7 @@
 mod common;
 mod index;
 mod pipeline;
+mod pipeline_monitoring;
 mod pipeline_runtime;
 mod pipeline_server;
 mod pipeline_status;
@@ -13,6 +14,7 @@ mod pipeline_status;
 pub use common::*;
 pub use index::*;
 pub use pipeline::*;
+pub use pipeline_monitoring::*;
 pub use pipeline_runtime::*;
 pub use pipeline_server::*;
 pub use pipeline_status::*;

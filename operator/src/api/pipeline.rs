@@ -1,7 +1,5 @@
 //! `RagPipeline`: how questions are served over a RagIndex, and how changes roll out.
 
-use std::collections::BTreeMap;
-
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,7 +58,7 @@ pub struct RagPipelineSpec {
     pub autoscaling: Option<AutoscalingSpec>,
     /// ServiceMonitor and PrometheusRule (only where the Prometheus Operator CRDs exist).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub monitoring: Option<MonitoringSpec>,
+    pub monitoring: Option<super::MonitoringSpec>,
     /// How a change is rolled out.
     #[serde(default)]
     pub rollout: RolloutSpec,
@@ -168,57 +166,6 @@ pub struct AutoscalingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub target_in_flight_requests: Option<i32>,
-}
-
-#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct MonitoringSpec {
-    /// A ServiceMonitor for the runtime's /metrics.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_monitor: Option<ServiceMonitorSpec>,
-    /// A PrometheusRule with the pipeline's alerts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alerts: Option<AlertsSpec>,
-}
-
-#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceMonitorSpec {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Scrape interval, for example `30s`.
-    #[serde(default = "default_interval")]
-    pub interval: String,
-    /// Labels the Prometheus instance selects ServiceMonitors by.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-}
-
-fn default_interval() -> String {
-    "30s".into()
-}
-
-#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct AlertsSpec {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Alert when the share of 5xx answers exceeds this.
-    #[serde(default = "default_error_ratio")]
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub error_ratio: f64,
-    /// Alert when the 95th percentile of query latency exceeds this.
-    #[serde(default = "default_p95")]
-    #[schemars(range(min = 0.0))]
-    pub p95_latency_seconds: f64,
-}
-
-fn default_error_ratio() -> f64 {
-    0.05
-}
-
-fn default_p95() -> f64 {
-    2.0
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]

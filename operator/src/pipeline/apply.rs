@@ -7,13 +7,14 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::build::PIPELINE_LABEL;
+use super::build::{Monitoring, PIPELINE_LABEL};
 use super::cache::Stores;
 use super::desired::{Desired, Workload};
 use super::observe::Snapshot;
@@ -21,6 +22,7 @@ use crate::api::Color;
 use crate::apply::{self, Applied};
 use crate::error::Error;
 use crate::meta::controlled_by;
+use crate::monitoring::discovery;
 
 /// A write the applier made.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +104,29 @@ impl Writer<'_> {
         }
     }
 
+    /// The metrics Service, ServiceMonitor and PrometheusRule, each compared with its cache.
+    async fn monitoring(
+        &mut self,
+        m: Monitoring,
+        caches: &discovery::Stores,
+        services: &Store<Service>,
+    ) -> Result<(), Error> {
+        let ns = self.owner.namespace;
+        if let Some(svc) = &m.metrics_service {
+            let current = Stores::get(services, ns, &svc.name_any());
+            self.apply(svc, current.as_deref()).await?;
+        }
+        if let (Some(sm), Some(cache)) = (&m.service_monitor, caches.service_monitors()) {
+            let current = Stores::get(cache, ns, &sm.name_any());
+            self.apply(sm, current.as_deref()).await?;
+        }
+        if let (Some(rule), Some(cache)) = (&m.prometheus_rule, caches.prometheus_rules()) {
+            let current = Stores::get(cache, ns, &rule.name_any());
+            self.apply(rule, current.as_deref()).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes this pipeline's children of kind `K` that are not in `wanted`.
     async fn sweep<K>(&mut self, store: &Store<K>, wanted: &[String]) -> Result<(), Error>
     where
@@ -158,6 +183,7 @@ pub async fn apply(
         preview_service,
         hpa,
         pdb,
+        monitoring,
     } = desired;
     let mut w = Writer {
         client,
@@ -184,10 +210,18 @@ pub async fn apply(
     if let Some(pdb) = &pdb {
         w.apply(pdb, observed.pdb.as_ref()).await?;
     }
+    w.monitoring(monitoring, &stores.monitoring, &stores.services)
+        .await?;
     w.sweep(&stores.config_maps, &names.config_maps).await?;
     w.sweep(&stores.deployments, &names.deployments).await?;
     w.sweep(&stores.services, &names.services).await?;
     w.sweep(&stores.hpas, &names.hpas).await?;
     w.sweep(&stores.pdbs, &names.pdbs).await?;
+    if let Some(monitors) = stores.monitoring.service_monitors() {
+        w.sweep(monitors, &names.service_monitors).await?;
+    }
+    if let Some(rules) = stores.monitoring.prometheus_rules() {
+        w.sweep(rules, &names.prometheus_rules).await?;
+    }
     Ok(w.changes)
 }

@@ -21,6 +21,7 @@ use super::build::PIPELINE_LABEL;
 use super::validate::referenced_secrets;
 use crate::api::{RagIndex, RagPipeline};
 use crate::meta::{MANAGED_BY, MANAGER};
+use crate::monitoring::discovery;
 use crate::watch::{cached, cached_lenient, dynamic_api, trim};
 
 /// Everything a pipeline reconciliation reads, as the watches last saw it.
@@ -35,6 +36,8 @@ pub struct Stores {
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub pdbs: Store<PodDisruptionBudget>,
     pub pods: Store<Pod>,
+    /// The Prometheus Operator's kinds: whether they are served, and our objects of them.
+    pub monitoring: discovery::Stores,
     /// Whether every watch has listed once (see [`Stores::sync`]).
     synced: watch::Receiver<bool>,
 }
@@ -109,6 +112,7 @@ pub fn controller(
     let (pods, pod_stream) = cached(api(client, namespace), managed(), trim::pod);
     let (config_maps, config_map_stream) = cached(api(client, namespace), all(), trim::config_map);
     let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);
+    let discovery = discovery::spawn(client.clone(), namespace.map(String::from));
     let stores = Stores {
         pipelines: pipelines.clone(),
         indexes: indexes.clone(),
@@ -119,6 +123,7 @@ pub fn controller(
         hpas,
         pdbs,
         pods,
+        monitoring: discovery.stores.clone(),
         synced: synced_rx,
     };
 
@@ -134,8 +139,17 @@ pub fn controller(
         .watches_stream(config_map_stream, move |cm| {
             by_config_map.of_config_map(&cm)
         })
-        .watches_stream(secret_stream, move |s| by_secret.of_secret(&s));
+        .watches_stream(secret_stream, move |s| by_secret.of_secret(&s))
+        .reconcile_all_on(discovery.changes())
+        .reconcile_on(owners(discovery.owners));
     (controller, stores, synced_tx)
+}
+
+/// The owners of changed monitoring objects, as a stream.
+fn owners(
+    rx: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<RagPipeline>>,
+) -> impl futures::Stream<Item = ObjectRef<RagPipeline>> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|o| (o, rx)) })
 }
 
 fn pipeline_of_pod(pod: &Pod) -> Option<ObjectRef<RagPipeline>> {

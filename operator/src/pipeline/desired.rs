@@ -64,17 +64,21 @@ pub struct Desired {
     pub preview_service: Option<Service>,
     pub hpa: Option<HorizontalPodAutoscaler>,
     pub pdb: Option<PodDisruptionBudget>,
+    /// `spec.monitoring`'s metrics Service, ServiceMonitor and PrometheusRule.
+    pub monitoring: build::Monitoring,
 }
 
 impl Desired {
     /// `sources`: the snapshots the desired revision mounts plus those existing Deployments still
-    /// mount (the caller reads what the caches cannot hold).
+    /// mount (the caller reads what the caches cannot hold). `crds_served`: whether the cluster
+    /// serves the Prometheus Operator's kinds.
     pub fn build(
         v: &Validated,
         rendered: &Rendered,
         decision: &Decision,
         observed: &Snapshot,
         sources: Vec<ConfigMap>,
+        crds_served: bool,
     ) -> Self {
         let workload = |color: Color| match decision.plan(color) {
             DeploymentPlan::Keep => Workload::Keep,
@@ -99,6 +103,7 @@ impl Desired {
                 .map(|c| build::preview_service(v, c)),
             hpa: active.and_then(|c| build::hpa(v, c)),
             pdb: active.map(|c| build::pdb(v, c)),
+            monitoring: build::monitoring(v, crds_served),
         }
     }
 
@@ -121,10 +126,23 @@ impl Desired {
                 .active_service
                 .iter()
                 .chain(&self.preview_service)
+                .chain(&self.monitoring.metrics_service)
                 .map(|s| name(&s.metadata))
                 .collect(),
             hpas: self.hpa.iter().map(|h| name(&h.metadata)).collect(),
             pdbs: self.pdb.iter().map(|p| name(&p.metadata)).collect(),
+            service_monitors: self
+                .monitoring
+                .service_monitor
+                .iter()
+                .map(|m| name(&m.metadata))
+                .collect(),
+            prometheus_rules: self
+                .monitoring
+                .prometheus_rule
+                .iter()
+                .map(|r| name(&r.metadata))
+                .collect(),
         }
     }
 }
@@ -137,6 +155,8 @@ pub struct Names {
     pub services: Vec<String>,
     pub hpas: Vec<String>,
     pub pdbs: Vec<String>,
+    pub service_monitors: Vec<String>,
+    pub prometheus_rules: Vec<String>,
 }
 
 /// Every config version an existing Deployment still mounts, plus the desired one: an old colour's

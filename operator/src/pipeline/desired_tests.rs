@@ -27,7 +27,7 @@ fn decision(
 
 fn built(d: &Decision, observed: &Snapshot) -> Desired {
     let v = validated();
-    Desired::build(&v, &Rendered::new(&v), d, observed, vec![])
+    Desired::build(&v, &Rendered::new(&v), d, observed, vec![], false)
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn config_versions_still_mounted_are_kept() {
         }),
         ..Snapshot::default()
     };
-    let desired = Desired::build(&v, &rendered, &d, &observed, vec![]);
+    let desired = Desired::build(&v, &rendered, &d, &observed, vec![], false);
     let keys: Vec<_> = desired.config_map.data.unwrap().into_keys().collect();
     let mut expected = vec!["config-old.yaml".to_string(), rendered.config_key.clone()];
     expected.sort();

@@ -6,7 +6,9 @@ pub mod apply;
 pub mod build;
 pub mod cache;
 pub mod desired;
+mod gauges;
 pub mod health;
+pub mod monitoring_status;
 pub mod observe;
 mod reconcile;
 pub mod rollout;
@@ -63,6 +65,9 @@ pub async fn run(
     let invalid = move |o: &DynamicObject, error: &str| report_invalid(&reporter, o, error);
     let (controller, stores, synced) =
         cache::controller(&shared.client, settings.namespace.as_deref(), invalid);
+    shared
+        .metrics
+        .register(Box::new(gauges::Gauges::new(stores.clone())));
     let caches = stores.clone();
     let signal_ready = async move {
         caches.sync(synced).await;

@@ -20,11 +20,12 @@ use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
 use super::rollout::{self, CutoverStep, Decision, Requests, RolloutInput, Scaling, annotation};
 use super::validate::{self, UserError};
-use super::{Context, KIND, resync_after, status};
+use super::{Context, KIND, monitoring_status, resync_after, status};
 use crate::api::{RagPipeline, RagPipelineStatus};
 use crate::apply::{Applied, FIELD_MANAGER};
 use crate::context::Note;
 use crate::error::Error;
+use crate::monitoring::discovery;
 use crate::watch::trim;
 
 /// How long a pipeline waiting for the user (a missing RagIndex, source or Secret) waits between
@@ -54,7 +55,9 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let Some(sources) = sources(ctx, &v, &observed).await? else {
         return Ok(Action::requeue(STALE_RECHECK));
     };
-    let desired = Desired::build(&v, &rendered, &decision, &observed, sources);
+    let crds = ctx.stores.monitoring.crds();
+    let served = crds == discovery::Crds::Present;
+    let desired = Desired::build(&v, &rendered, &decision, &observed, sources, served);
     let uid = p.uid().unwrap_or_default();
     let owner = Owner {
         namespace: &ns,
@@ -72,8 +75,12 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         endpoint: format!("http://{name}.{ns}.svc:{}", build::SERVICE_PORT),
     };
     let generation = p.meta().generation;
-    let status = status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
+    let mut status =
+        status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
+    let monitoring = monitoring_status::condition(p.spec.monitoring.as_ref(), crds);
+    status.conditions = monitoring_status::merge(&status.conditions, monitoring, generation, now);
     let written = write_status(p, ctx, &status).await?;
+    report_missing_crds(p, ctx, &status).await;
     record(p, ctx, &decision).await;
     let consumed = consume_annotations(p, ctx, &decision).await?;
     if let Some(latest) = consumed.or(written) {
@@ -234,6 +241,24 @@ async fn sources(
     Ok(Some(out))
 }
 
+/// One Event when the CRDs `spec.monitoring` needs are found missing.
+async fn report_missing_crds(p: &RagPipeline, ctx: &Context, status: &RagPipelineStatus) {
+    let before = p
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    if let Some(message) = monitoring_status::newly_missing(before, &status.conditions) {
+        let note = Note {
+            warning: true,
+            reason: monitoring_status::CRDS_NOT_INSTALLED,
+            action: "Monitoring",
+            message,
+        };
+        ctx.shared.publish(&p.object_ref(&()), note).await;
+    }
+}
+
 /// Writes to a pipeline that is steady and whose spec has not changed can only undo someone
 /// else's edit: each is told as an Event.
 async fn report_drift(p: &RagPipeline, ctx: &Context, decision: &Decision, changes: &[Change]) {
@@ -325,12 +350,18 @@ async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
         };
         ctx.shared.publish(&p.object_ref(&()), note).await;
     }
+    let metrics = &ctx.shared.metrics;
     if let Some(outcome) = decision.outcome() {
-        ctx.shared
-            .metrics
-            .rollouts
-            .with_label_values(&[outcome])
-            .inc();
+        metrics.rollouts.with_label_values(&[outcome]).inc();
+    }
+    let rollout = p.status.as_ref().and_then(|s| s.rollout.as_ref());
+    if let (CutoverStep::Promoted { .. }, Some(r)) = (&decision.step, rollout) {
+        let now = Timestamp::now();
+        let since = |t: Timestamp| now.duration_since(t).as_secs_f64().max(0.0);
+        metrics.rollout_duration.observe(since(r.started_at.0));
+        if let Some(probe) = &r.last_probe_at {
+            metrics.cutover_duration.observe(since(probe.0));
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod config;
 mod deployment;
 mod hpa;
 mod inputs;
+mod monitoring;
 mod pdb;
 mod service;
 
@@ -21,6 +22,7 @@ pub use config::{config_key, config_map, runtime_config};
 pub use deployment::{deployment, pod_template, revision};
 pub use hpa::hpa;
 pub use inputs::{INPUTS_ANNOTATION, Inputs, Source, is_snapshot, pin, snapshot, snapshot_name};
+pub use monitoring::{Monitoring, metrics_service_name, monitoring};
 pub use pdb::pdb;
 pub use service::{SERVICE_PORT, active_service, preview_service};
 
