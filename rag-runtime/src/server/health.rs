@@ -80,9 +80,76 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EmbeddedConfig, VectorStoreConfig};
+    use crate::config::{EmbeddedConfig, QdrantConfig, VectorStoreConfig};
     use crate::rag::Rag;
     use crate::state::ApiKeys;
+    use crate::store::Filter;
+
+    /// A loopback gRPC url on which nothing listens (the port was just free).
+    fn closed_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_is_down_and_its_failed_calls_are_counted() {
+        crate::install_crypto_provider();
+        let config = RuntimeConfig {
+            vector_store: VectorStoreConfig::Qdrant(QdrantConfig { url: closed_url() }),
+            ..Default::default()
+        };
+        let state = AppState::new(Rag::from_config(config).await.unwrap(), ApiKeys::default());
+        let metrics = state.rag.metrics.clone();
+        metrics.vector_store_up.set(1);
+        let refused = readyz(State(state.clone())).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(metrics.vector_store_up.get(), 0);
+        assert_eq!(metrics.vector_store_errors.get(), 1);
+        let answer = state.rag.answer("anything", 3, Filter::default()).await;
+        assert!(
+            matches!(answer, Err(crate::error::Error::Store(_))),
+            "{answer:?}"
+        );
+        assert_eq!(metrics.vector_store_errors.get(), 2);
+        // The local embedder did its part; only the store failed.
+        assert_eq!(metrics.embedding_errors.get(), 0);
+        let text = metrics.render();
+        assert!(text.contains("\nrag_vector_store_up 0\n"), "{text}");
+        assert!(
+            text.contains("\nrag_vector_store_errors_total 2\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reachable_store_is_up_and_counts_no_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RuntimeConfig {
+            vector_store: VectorStoreConfig::Embedded(EmbeddedConfig {
+                data_dir: dir.path().into(),
+            }),
+            ..Default::default()
+        };
+        let rag = Rag::from_config(config).await.unwrap();
+        rag.store
+            .ensure_collection(rag.embedder.dimensions())
+            .await
+            .unwrap();
+        let state = AppState::new(rag, ApiKeys::default());
+        let ready = readyz(State(state.clone())).await.unwrap().0;
+        assert_eq!(ready["status"], "ready");
+        state
+            .rag
+            .answer("rollout", 3, Filter::default())
+            .await
+            .unwrap();
+        let metrics = &state.rag.metrics;
+        assert_eq!(metrics.vector_store_up.get(), 1);
+        assert_eq!(metrics.vector_store_errors.get(), 0);
+        assert_eq!(metrics.embedding_errors.get(), 0);
+    }
 
     #[tokio::test]
     async fn readyz_shows_endpoints_without_credentials() {
