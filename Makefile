@@ -31,13 +31,16 @@ unit-test:
 
 CRD_DIRS := crds charts/rag-operator/crds
 
-# Regenerate the checked-in CRDs (and the chart's copy) from the API types.
+# Regenerate the checked-in CRDs (and the chart's copy) from the API types, and the rules file
+# and README alert table from the rule renderer.
 crds: bins
 	$(TARGET_DIR)/debug/crdgen $(CRD_DIRS)
+	$(TARGET_DIR)/debug/rulegen
 
-# Fail when a checked-in CRD differs from what the API types generate.
+# Fail when a checked-in CRD, the rules file or the README's alert table is out of date.
 crds-check: bins
 	$(TARGET_DIR)/debug/crdgen --check $(CRD_DIRS)
+	$(TARGET_DIR)/debug/rulegen --check
 
 # The operator against whatever cluster KUBECONFIG points at (e.g. after `make cluster-up`).
 run-operator: bins

@@ -153,7 +153,7 @@ pub struct AutoscalingSpec {
     /// Most pods of the active colour.
     #[schemars(range(min = 1))]
     pub max_replicas: i32,
-    /// Average CPU utilisation (percent of requests) to aim for; 80 when no target is set.
+    /// Average CPU utilisation (percent of requests) to aim for; 80 when no other target is set.
     // Kubernetes API conventions keep acronyms in capitals.
     #[serde(
         default,
@@ -162,10 +162,68 @@ pub struct AutoscalingSpec {
     )]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization: Option<i32>,
-    /// Average in-flight requests per pod to aim for (needs a custom metrics adapter).
+    /// Average memory utilisation (percent of requests) to aim for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_memory_utilization: Option<i32>,
+    /// Average in-flight requests per pod to aim for (a Pods metric served by prometheus-adapter,
+    /// see `config/prometheus-adapter/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub target_in_flight_requests: Option<i32>,
+    /// Average per-pod 99th percentile answer latency to aim for, in seconds (a Pods metric
+    /// served by prometheus-adapter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001))]
+    pub target_p99_latency_seconds: Option<f64>,
+    /// How fast the HPA may scale; the defaults react at once to load and shed pods slowly.
+    #[serde(default)]
+    pub behavior: ScalingBehavior,
+}
+
+/// Limits on how fast the HPA changes the replica count.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingBehavior {
+    /// Seconds of recommendations the HPA takes the highest of before scaling up.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub scale_up_stabilization_seconds: i32,
+    /// Seconds of recommendations the HPA takes the highest of before scaling down.
+    #[serde(default = "default_scale_down_stabilization")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub scale_down_stabilization_seconds: i32,
+    /// Most pods added per minute, as a percentage of the current count (at least 4 pods).
+    #[serde(default = "default_scale_up_percent")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub scale_up_percent_per_minute: i32,
+    /// Most pods removed per minute, as a percentage of the current count.
+    #[serde(default = "default_scale_down_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub scale_down_percent_per_minute: i32,
+}
+
+impl Default for ScalingBehavior {
+    fn default() -> Self {
+        Self {
+            scale_up_stabilization_seconds: 0,
+            scale_down_stabilization_seconds: default_scale_down_stabilization(),
+            scale_up_percent_per_minute: default_scale_up_percent(),
+            scale_down_percent_per_minute: default_scale_down_percent(),
+        }
+    }
+}
+
+fn default_scale_down_stabilization() -> i32 {
+    300
+}
+
+fn default_scale_up_percent() -> i32 {
+    100
+}
+
+fn default_scale_down_percent() -> i32 {
+    50
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]

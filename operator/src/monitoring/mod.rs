@@ -3,4 +3,5 @@
 
 pub mod crd;
 pub mod discovery;
+pub mod docs;
 pub mod rules;

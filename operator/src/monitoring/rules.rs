@@ -184,7 +184,10 @@ fn catalogue(t: &Target, s: &AlertsSpec) -> Vec<Alert> {
 
 fn dress(t: &Target, spec: &AlertsSpec, a: Alert) -> Rule {
     let who = format!("RagPipeline {}/{}", t.namespace, t.pipeline);
-    let description = format!("{who}: {} (value: {{{{ $value }}}}).", a.summary);
+    let description = format!(
+        "{who} in namespace {}: {}. Thresholds are fields of spec.monitoring.alerts.",
+        t.namespace, a.summary
+    );
     Rule {
         alert: Some(a.name.into()),
         expr: a.expr,
