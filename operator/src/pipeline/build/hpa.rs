@@ -174,7 +174,8 @@ mod tests {
         let spec = hpa(&with(|_| {}), Color::Green).unwrap().spec;
         assert_eq!(spec.scale_target_ref.name, "docs-green");
         assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
-        let cases: [(fn(&mut AutoscalingSpec), &[&str]); 5] = [
+        type Edit = fn(&mut AutoscalingSpec);
+        let cases: [(Edit, &[&str]); 5] = [
             (|_| {}, &["cpu=80"]),
             (|a| a.target_cpu_utilization = Some(60), &["cpu=60"]),
             (|a| a.target_memory_utilization = Some(75), &["memory=75"]),
