@@ -44,6 +44,10 @@ struct Args {
     /// Seconds a Lease holds without renewal; a standby takes over this long after a leader dies.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
     lease_duration_seconds: u64,
+    /// Seconds between looks for the Prometheus Operator's CRDs while a pipeline's
+    /// `spec.monitoring` needs them and they are missing.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    monitoring_recheck_seconds: u64,
     /// rag-runtime image of the ingest Jobs of RagIndexes that name none (`spec.ingest.image`).
     #[arg(long, env = "RUNTIME_IMAGE", default_value = concat!("ghcr.io/ragops/rag-runtime:", env!("CARGO_PKG_VERSION")))]
     runtime_image: String,
@@ -91,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings {
         namespace: args.namespace,
         resync,
+        monitoring_recheck: Duration::from_secs(args.monitoring_recheck_seconds),
     };
     let pipelines = pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings, ready);
     let controller = async {

@@ -1,8 +1,10 @@
 //! Whether the cluster serves the Prometheus Operator's kinds, and the caches of the ones the
 //! operator owns. The CRDs may be installed after the operator starts (or never), so the check
-//! runs periodically: a discovery GET of `monitoring.coreos.com/v1`, answered from the API
-//! server's memory. Once the kinds are served, watches of our ServiceMonitors and
-//! PrometheusRules start, and every change of the answer reconciles every pipeline.
+//! repeats: a discovery GET of `monitoring.coreos.com/v1`, answered from the API server's
+//! memory, every `recheck` — but only while some pipeline asks for monitoring and the kinds have
+//! not been found, so an operator whose pipelines ask for none makes no request for it. Once the
+//! kinds are served, watches of our ServiceMonitors and PrometheusRules start, the checks stop,
+//! and every change of the answer reconciles every pipeline.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -19,7 +21,7 @@ use crate::api::RagPipeline;
 use crate::meta::{MANAGED_BY, MANAGER};
 use crate::watch::cached;
 
-/// How often the operator looks for the CRDs.
+/// How often the operator looks for the CRDs by default (`--monitoring-recheck-seconds`).
 pub const RECHECK: Duration = Duration::from_secs(30);
 
 /// What the operator knows of the monitoring kinds.
@@ -36,6 +38,10 @@ pub enum Crds {
 #[derive(Clone)]
 pub struct Stores {
     crds: watch::Receiver<Crds>,
+    /// Turned on by the first pipeline that asks for monitoring: discovery starts then.
+    wanted: Arc<watch::Sender<bool>>,
+    /// How often discovery looks again while the kinds are missing.
+    pub recheck: Duration,
     service_monitors: Arc<OnceLock<Store<ServiceMonitor>>>,
     prometheus_rules: Arc<OnceLock<Store<PrometheusRule>>>,
 }
@@ -43,6 +49,12 @@ pub struct Stores {
 impl Stores {
     pub fn crds(&self) -> Crds {
         *self.crds.borrow()
+    }
+
+    /// A pipeline asks for monitoring: make sure discovery runs.
+    pub fn want(&self) {
+        self.wanted
+            .send_if_modified(|w| !std::mem::replace(w, true));
     }
 
     pub fn service_monitors(&self) -> Option<&Store<ServiceMonitor>> {
@@ -72,23 +84,29 @@ impl Discovery {
     }
 }
 
-/// Starts the loop in the background.
-pub fn spawn(client: Client, namespace: Option<String>) -> Discovery {
+/// Starts the loop in the background; it looks once a pipeline asks for monitoring.
+pub fn spawn(client: Client, namespace: Option<String>, recheck: Duration) -> Discovery {
     let (crds_tx, crds_rx) = watch::channel(Crds::Unknown);
     let (owners_tx, owners) = mpsc::unbounded_channel();
+    let (wanted_tx, mut wanted) = watch::channel(false);
     let stores = Stores {
         crds: crds_rx.clone(),
+        wanted: Arc::new(wanted_tx),
+        recheck,
         service_monitors: Arc::default(),
         prometheus_rules: Arc::default(),
     };
     let looping = stores.clone();
     tokio::spawn(async move {
+        if wanted.wait_for(|w| *w).await.is_err() {
+            return;
+        }
         loop {
             match served(&client).await {
                 Ok(true) => {
                     start_watches(&client, namespace.as_deref(), &looping, &owners_tx).await;
-                    crds_tx
-                        .send_if_modified(|c| std::mem::replace(c, Crds::Present) != Crds::Present);
+                    crds_tx.send_replace(Crds::Present);
+                    return;
                 }
                 Ok(false) => {
                     crds_tx
@@ -96,7 +114,7 @@ pub fn spawn(client: Client, namespace: Option<String>) -> Discovery {
                 }
                 Err(e) => warn!(error = %e, "looking for the monitoring.coreos.com kinds"),
             }
-            tokio::time::sleep(RECHECK).await;
+            tokio::time::sleep(recheck).await;
         }
     });
     Discovery {

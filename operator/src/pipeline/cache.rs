@@ -96,6 +96,7 @@ where
 pub fn controller(
     client: &Client,
     namespace: Option<&str>,
+    recheck: std::time::Duration,
     invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
 ) -> (Controller<RagPipeline>, Stores, watch::Sender<bool>) {
     let (synced_tx, synced_rx) = watch::channel(false);
@@ -112,7 +113,7 @@ pub fn controller(
     let (pods, pod_stream) = cached(api(client, namespace), managed(), trim::pod);
     let (config_maps, config_map_stream) = cached(api(client, namespace), all(), trim::config_map);
     let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);
-    let discovery = discovery::spawn(client.clone(), namespace.map(String::from));
+    let discovery = discovery::spawn(client.clone(), namespace.map(String::from), recheck);
     let stores = Stores {
         pipelines: pipelines.clone(),
         indexes: indexes.clone(),

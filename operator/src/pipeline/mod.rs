@@ -43,6 +43,8 @@ pub struct Settings {
     /// Reconcile a steady pipeline this often, in case a watch event was missed; each pipeline
     /// is offset by up to a tenth of it so a fleet created together does not resync together.
     pub resync: Duration,
+    /// How often to look for the Prometheus Operator's CRDs while a pipeline needs them.
+    pub monitoring_recheck: Duration,
 }
 
 /// What a pipeline reconciliation gets.
@@ -63,8 +65,12 @@ pub async fn run(
 ) {
     let reporter = shared.clone();
     let invalid = move |o: &DynamicObject, error: &str| report_invalid(&reporter, o, error);
-    let (controller, stores, synced) =
-        cache::controller(&shared.client, settings.namespace.as_deref(), invalid);
+    let (controller, stores, synced) = cache::controller(
+        &shared.client,
+        settings.namespace.as_deref(),
+        settings.monitoring_recheck,
+        invalid,
+    );
     shared
         .metrics
         .register(Box::new(gauges::Gauges::new(stores.clone())));

@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::MonitoringSpec;
 use crate::conditions::{self, Wanted};
-use crate::monitoring::discovery::{Crds, RECHECK};
+use crate::monitoring::discovery::Crds;
 
 pub const MONITORING_READY: &str = "MonitoringReady";
 /// Reason while the CRDs are missing (also the Event's).
@@ -23,7 +23,17 @@ fn requested(spec: Option<&MonitoringSpec>) -> Vec<&'static str> {
         .collect()
 }
 
-pub fn condition(spec: Option<&MonitoringSpec>, crds: Crds) -> Wanted {
+/// Whether `spec` asks for anything (discovery runs only for such pipelines).
+pub fn is_requested(spec: Option<&MonitoringSpec>) -> bool {
+    !requested(spec).is_empty()
+}
+
+/// The condition; `recheck` is how often discovery looks again while the kinds are missing.
+pub fn condition(
+    spec: Option<&MonitoringSpec>,
+    crds: Crds,
+    recheck: std::time::Duration,
+) -> Wanted {
     let kinds = requested(spec);
     if kinds.is_empty() {
         return Wanted::new(
@@ -54,7 +64,7 @@ pub fn condition(spec: Option<&MonitoringSpec>, crds: Crds) -> Wanted {
             format!(
                 "spec.monitoring asks for a {kinds}, but the cluster does not serve monitoring.coreos.com/v1 \
                  (install the Prometheus Operator's CRDs; checked every {}s); the pipeline runs without them",
-                RECHECK.as_secs()
+                recheck.as_secs()
             ),
         ),
     }
@@ -83,6 +93,7 @@ pub fn newly_missing(before: &[Condition], after: &[Condition]) -> Option<String
 mod tests {
     use super::*;
     use crate::api::{AlertsSpec, ServiceMonitorSpec};
+    use crate::monitoring::discovery::RECHECK;
 
     fn spec(scrape: bool, alerts: bool) -> MonitoringSpec {
         MonitoringSpec {
@@ -109,14 +120,14 @@ mod tests {
             (Some(both.clone()), Crds::Present, true, "Applied"),
         ];
         for (spec, crds, status, reason) in cases {
-            let c = condition(spec.as_ref(), crds);
+            let c = condition(spec.as_ref(), crds, RECHECK);
             assert_eq!(
                 (c.status, c.reason.as_str()),
                 (status, reason),
                 "{spec:?} {crds:?}"
             );
         }
-        let absent = condition(Some(&spec(false, true)), Crds::Absent);
+        let absent = condition(Some(&spec(false, true)), Crds::Absent, RECHECK);
         assert!(
             absent.message.contains("PrometheusRule") && !absent.message.contains("ServiceMonitor")
         );

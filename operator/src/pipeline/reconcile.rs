@@ -55,7 +55,11 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let Some(sources) = sources(ctx, &v, &observed).await? else {
         return Ok(Action::requeue(STALE_RECHECK));
     };
-    let crds = ctx.stores.monitoring.crds();
+    let monitoring = &ctx.stores.monitoring;
+    if monitoring_status::is_requested(p.spec.monitoring.as_ref()) {
+        monitoring.want();
+    }
+    let crds = monitoring.crds();
     let served = crds == discovery::Crds::Present;
     let desired = Desired::build(&v, &rendered, &decision, &observed, sources, served);
     let uid = p.uid().unwrap_or_default();
@@ -77,8 +81,9 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let generation = p.meta().generation;
     let mut status =
         status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
-    let monitoring = monitoring_status::condition(p.spec.monitoring.as_ref(), crds);
-    status.conditions = monitoring_status::merge(&status.conditions, monitoring, generation, now);
+    let condition =
+        monitoring_status::condition(p.spec.monitoring.as_ref(), crds, monitoring.recheck);
+    status.conditions = monitoring_status::merge(&status.conditions, condition, generation, now);
     let written = write_status(p, ctx, &status).await?;
     report_missing_crds(p, ctx, &status).await;
     record(p, ctx, &decision).await;
