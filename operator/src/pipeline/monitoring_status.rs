@@ -138,7 +138,7 @@ mod tests {
         let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
         let missing = merge(
             &[],
-            condition(Some(&spec(true, true)), Crds::Absent),
+            condition(Some(&spec(true, true)), Crds::Absent, RECHECK),
             Some(1),
             now,
         );
@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(newly_missing(&missing, &missing), None, "not again");
         let applied = merge(
             &missing,
-            condition(Some(&spec(true, true)), Crds::Present),
+            condition(Some(&spec(true, true)), Crds::Present, RECHECK),
             Some(1),
             now,
         );
