@@ -5,11 +5,12 @@
 //! metric. The operator's registry is private and its labelled metrics render nothing before their
 //! first sample, so the operator's names are listed here ([`OPERATOR_METRICS`]).
 //!
-//! [`expressions`] and [`for_evaluation`] are meant for the e2e suite too: it evaluates every
-//! expression against a real Prometheus.
+//! The e2e suite evaluates every expression against a real Prometheus with the same readers
+//! (`rag_operator::monitoring::dashboards`).
 
 use std::path::{Path, PathBuf};
 
+use rag_operator::monitoring::dashboards::{dashboards, expressions, for_evaluation, panels};
 use serde_json::Value;
 
 /// The recording rules of a pipeline's PrometheusRule (the contract with its builder).
@@ -49,62 +50,6 @@ const OURS: [&str; 2] = ["rag_", "ragops"];
 
 fn grafana_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/grafana")
-}
-
-/// Every dashboard under `dir`, by file name.
-pub fn dashboards(dir: &Path) -> Vec<(String, Value)> {
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, json)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-/// Every panel, rows' nested panels included.
-fn panels(dashboard: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for panel in dashboard["panels"].as_array().into_iter().flatten() {
-        out.push(panel);
-        out.extend(panel["panels"].as_array().into_iter().flatten());
-    }
-    out
-}
-
-/// Every PromQL expression of the dashboards under `dir`: (file, panel title, expression).
-pub fn expressions(dir: &Path) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for (file, dashboard) in dashboards(dir) {
-        for panel in panels(&dashboard) {
-            let title = panel["title"].as_str().unwrap_or_default().to_string();
-            for target in panel["targets"].as_array().into_iter().flatten() {
-                let expr = target["expr"].as_str().unwrap_or_default();
-                out.push((file.clone(), title.clone(), expr.to_string()));
-            }
-        }
-    }
-    out
-}
-
-/// An expression as Prometheus can evaluate it: Grafana's variables replaced by values.
-pub fn for_evaluation(expr: &str, namespace: &str, pipeline: &str) -> String {
-    [
-        ("$__rate_interval", "1m"),
-        ("$__interval", "30s"),
-        ("$__range", "1h"),
-        ("$namespace", namespace),
-        ("$pipeline", pipeline),
-        ("$objective", "0.999"),
-    ]
-    .iter()
-    .fold(expr.to_string(), |e, (var, value)| e.replace(var, value))
 }
 
 /// The metric names an expression selects: identifiers outside strings, label matchers

@@ -2,6 +2,7 @@
 //! renders, and whether the cluster serves those kinds at all.
 
 pub mod crd;
+pub mod dashboards;
 pub mod discovery;
 pub mod docs;
 pub mod rules;
