@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 
 use rag_operator::monitoring::dashboards::{dashboards, expressions, for_evaluation, panels};
-use serde_json::Value;
 
 /// The recording rules of a pipeline's PrometheusRule (the contract with its builder).
 const RECORDING_RULES: &[&str] = &[
