@@ -7,6 +7,10 @@ KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
 # Qdrant server (qdrant.sh): the prebuilt binary or sources from ../shared/qdrant, else the upstream tag.
 QDRANT_VERSION="${QDRANT_VERSION:-v1.18.3}"
+# Monitoring test bed (build-monitoring.sh). Prometheus release v3.X.Y is the Go module version
+# v0.3XX.Y (v3.16.0 -> v0.316.0); prometheus-operator's releases are its module versions.
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v3.16.0}"
+PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.93.1}"
 
 # Where binaries, the Go module cache and the Go build cache live (outside the checkout).
 RAGOPS_E2E_CACHE="${RAGOPS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ragops-e2e}"
