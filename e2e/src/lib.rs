@@ -10,6 +10,7 @@
 
 mod audit;
 mod cluster;
+pub mod monitoring;
 mod namespace;
 mod pod_runner;
 mod pod_servers;
