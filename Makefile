@@ -46,7 +46,7 @@ crds-check: bins
 run-operator: bins
 	$(TARGET_DIR)/debug/rag-operator --log-format text
 
-test: fmt-check clippy crds-check chart-lint unit-test e2e
+test: monitoring-bins-bg fmt-check clippy crds-check chart-lint unit-test e2e
 
 # The whole product on this machine: the local control plane, the operator, the sample RagIndex and
 # RagPipeline on KWOK pods served by real rag-runtime processes, and a question answered. Ctrl-C
@@ -62,3 +62,4 @@ run: e2e-bins bins
 -include config/argocd/argocd.mk
 -include images/images.mk
 -include .github/workflows.mk
+-include e2e/monitoring.mk
