@@ -46,6 +46,10 @@ pub struct AlertsSpec {
     #[serde(default = "default_error_ratio")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub error_ratio: f64,
+    /// How long the error ratio must stay above a threshold before its alert fires.
+    #[serde(default = "default_error_ratio_for")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub error_ratio_for_seconds: i32,
     /// Share of 5xx answers (over 5 minutes) that warns.
     #[serde(default = "default_error_ratio_warning")]
     #[schemars(range(min = 0.0, max = 1.0))]
@@ -117,6 +121,7 @@ impl Default for AlertsSpec {
             labels: BTreeMap::new(),
             error_ratio: default_error_ratio(),
             error_ratio_warning: default_error_ratio_warning(),
+            error_ratio_for_seconds: default_error_ratio_for(),
             p95_latency_seconds: default_p95(),
             p99_latency_seconds: default_p99(),
             llm_p95_latency_seconds: default_llm_p95(),
@@ -140,6 +145,10 @@ fn default_interval() -> String {
 
 fn default_error_ratio() -> f64 {
     0.05
+}
+
+fn default_error_ratio_for() -> i32 {
+    300
 }
 
 fn default_error_ratio_warning() -> f64 {

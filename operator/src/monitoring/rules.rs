@@ -161,10 +161,11 @@ fn catalogue(t: &Target, s: &AlertsSpec) -> Vec<Alert> {
         let limit = num(factor * budget);
         format!("ragops:errors:ratio_rate{long}{{{sel}}} > {limit}\nand\nragops:errors:ratio_rate{short}{{{sel}}} > {limit}")
     };
-    let deadline = format!("{}s", t.progress_deadline_seconds.max(0) + 60);
+    let deadline = duration(t.progress_deadline_seconds + 60);
+    let errors_for = duration(s.error_ratio_for_seconds);
     vec![
-        alert("RagPipelineErrorRatioCritical", "critical", format!("ragops:errors:ratio_rate5m{{{sel}}} > {}", num(s.error_ratio)), "5m", format!("more than {} of answers are 5xx errors", pct(s.error_ratio))),
-        alert("RagPipelineErrorRatioWarning", "warning", format!("ragops:errors:ratio_rate5m{{{sel}}} > {}", num(s.error_ratio_warning)), "5m", format!("more than {} of answers are 5xx errors", pct(s.error_ratio_warning))),
+        alert("RagPipelineErrorRatioCritical", "critical", format!("ragops:errors:ratio_rate5m{{{sel}}} > {}", num(s.error_ratio)), &errors_for, format!("more than {} of answers are 5xx errors", pct(s.error_ratio))),
+        alert("RagPipelineErrorRatioWarning", "warning", format!("ragops:errors:ratio_rate5m{{{sel}}} > {}", num(s.error_ratio_warning)), &errors_for, format!("more than {} of answers are 5xx errors", pct(s.error_ratio_warning))),
         alert("RagPipelineLatencyP95High", "warning", format!("ragops:latency_seconds:p95_5m{{{sel}}} > {}", num(s.p95_latency_seconds)), "10m", format!("95th percentile answer latency above {}s", num(s.p95_latency_seconds))),
         alert("RagPipelineLatencyP99High", "warning", format!("ragops:latency_seconds:p99_5m{{{sel}}} > {}", num(s.p99_latency_seconds)), "10m", format!("99th percentile answer latency above {}s", num(s.p99_latency_seconds))),
         alert("RagPipelineLLMLatencyHigh", "warning", format!("ragops:llm_latency_seconds:p95_5m{{{sel}}} > {}", num(s.llm_p95_latency_seconds)), "10m", format!("95th percentile model answer time above {}s", num(s.llm_p95_latency_seconds))),
@@ -216,6 +217,16 @@ pub fn table(spec: &AlertsSpec) -> Vec<[String; 4]> {
         .into_iter()
         .map(|a| [a.name.into(), a.severity.into(), a.for_, a.summary])
         .collect()
+}
+
+/// Seconds as a Prometheus duration: `5m` when whole minutes, else `45s`.
+fn duration(seconds: i32) -> String {
+    let seconds = seconds.max(0);
+    if seconds % 60 == 0 && seconds > 0 {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 /// A threshold as PromQL and people read it: no float noise (0.0144, not 0.014400000000000001).

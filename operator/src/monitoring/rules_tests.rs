@@ -104,8 +104,16 @@ fn thresholds_come_from_the_spec() {
     );
     assert_eq!(
         alert(&alerts, "RagPipelineRolloutStuck").for_.as_deref(),
-        Some("360s")
+        Some("6m")
     );
+    let quick = AlertsSpec {
+        error_ratio_for_seconds: 10,
+        ..AlertsSpec::default()
+    };
+    let (_, quick) = rendered(&quick);
+    let critical = alert(&quick, "RagPipelineErrorRatioCritical");
+    assert_eq!(critical.for_.as_deref(), Some("10s"));
+    assert_eq!((duration(300), duration(0)), ("5m".into(), "0s".into()));
     assert!(
         alert(&alerts, "RagPipelineCostHigh").annotations["runbook_url"]
             .starts_with("https://wiki/rb/")
