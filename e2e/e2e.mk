@@ -61,9 +61,10 @@ cluster-updown-loop: e2e-bins
 	$(E2E_HACK)/updown-loop.sh $(E2E_UPDOWN_RUNS)
 
 # The whole workspace is built first (the tests start target/debug/rag-operator), so the
-# cluster is not kept waiting on the compiler. Teardown always runs (logs kept on failure),
+# cluster is not kept waiting on the compiler. The monitoring CRDs come from monitoring-bins
+# (e2e_chart_rbac and e2e_no_monitoring_crds install them). Teardown always runs (logs kept on failure),
 # except for a cluster that was already running before (e.g. from `make cluster-up`).
-e2e: e2e-bins
+e2e: e2e-bins monitoring-bins
 	$(CARGO) build --workspace --bins
 	@status=0; down=1; \
 	if $(E2E_HACK)/cluster.sh status 2>/dev/null; then down=0; fi; \

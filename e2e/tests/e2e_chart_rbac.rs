@@ -81,7 +81,7 @@ async fn chartered() -> Result<Chartered> {
     let ingest = spec_runtime(Some("app.kubernetes.io/component=ingest".into()));
     let ingest_pods = PodServers::start(&cluster, ns.name(), ingest).await?;
 
-    let mut extra = vec![];
+    let mut extra = vec!["--monitoring-recheck-seconds", "1"];
     if operator_elects_a_leader()? {
         extra.extend(["--leader-elect", "--lease-namespace", rel]);
     } else {
@@ -300,6 +300,53 @@ async fn index_scenario(world: &World) -> Result<()> {
     .await
 }
 
+/// `spec.monitoring` with the Prometheus Operator's CRDs installed: discovery, the watches of
+/// ServiceMonitors and PrometheusRules, their creation, update and sweep.
+async fn monitoring_scenario(world: &World) -> Result<()> {
+    let bins = e2e::monitoring::MonitoringBinaries::locate()?;
+    e2e::monitoring::install_monitoring_crds(&world.cluster, &bins.crds).await?;
+    let ready = |reason: &'static str| {
+        move |p: &rag_operator::api::RagPipeline| {
+            p.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "MonitoringReady" && c.reason == reason)
+            })
+        }
+    };
+    let monitored = json!({ "monitoring": { "serviceMonitor": {}, "alerts": {} } });
+    world.patch_spec("docs", monitored).await?;
+    world
+        .wait_pipeline("docs", "monitoring applied", ready("Applied"))
+        .await?;
+    let rules = Api::<kube::api::DynamicObject>::namespaced_with(
+        world.ns.client(),
+        world.ns.name(),
+        &e2e::monitoring::monitoring_resource("PrometheusRule"),
+    );
+    wait_for("the PrometheusRule", Duration::from_secs(30), || async {
+        Ok(rules.get_opt("docs").await?.map(|_| ()))
+    })
+    .await?;
+    // A new threshold updates the rule in place.
+    let stricter = json!({ "monitoring": { "alerts": { "errorRatio": 0.2 } } });
+    world.patch_spec("docs", stricter).await?;
+    wait_for("the rule updated", Duration::from_secs(30), || async {
+        let rule = rules.get("docs").await?;
+        Ok(rule.data.to_string().contains("> 0.2").then_some(()))
+    })
+    .await?;
+    world
+        .patch_spec("docs", json!({ "monitoring": null }))
+        .await?;
+    wait_for(
+        "the PrometheusRule swept",
+        Duration::from_secs(30),
+        || async { Ok(rules.get_opt("docs").await?.is_none().then_some(())) },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_operator_runs_under_the_charts_rbac_without_a_forbidden_request() -> Result<()> {
     // The user is new with each run (its namespace is), so the whole log is this run's.
@@ -314,6 +361,10 @@ async fn the_operator_runs_under_the_charts_rbac_without_a_forbidden_request() -
     // A missing verb shows as a 403 even when it also stalls the scenario: report that first.
     let played = match scenario(&world).await {
         Ok(()) => index_scenario(&world).await,
+        failed => failed,
+    };
+    let played = match played {
+        Ok(()) => monitoring_scenario(&world).await,
         failed => failed,
     };
     let end = audit.sync(&client).await?;
