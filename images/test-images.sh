@@ -204,7 +204,7 @@ test_operator() {
   check "rag-operator /readyz answers" wait_until "${TIMEOUT}" http_ok "http://127.0.0.1:${port}/readyz"
   check "rag-operator /healthz answers" http_ok "http://127.0.0.1:${port}/healthz"
   check "rag-operator logs the controller start" \
-    grep -q 'starting the RagPipeline controller' "${WORK}/operator.log"
+    grep -q 'starting the RagPipeline and RagIndex controllers' "${WORK}/operator.log"
   check "rag-operator reconciles the sample pipeline through the API server" \
     wait_until "${TIMEOUT}" "${kubectl[@]}" get -n "${ns}" configmap/handbook-config deployment/handbook-blue service/handbook-preview
   check "rag-operator counts reconciliations in /metrics" wait_until "${TIMEOUT}" \
