@@ -192,3 +192,73 @@ async fn deleting_while_qdrant_is_unreachable_waits_visibly_and_retain_lets_go()
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn superseded_collections_are_dropped_beyond_the_retention_and_retain_keeps_them()
+-> Result<()> {
+    let keep_none = json!({ "retainCollections": 0, "deletionPolicy": "Retain" });
+    let (world, qdrant) = qdrant_world("index-gc", keep_none).await?;
+    let first = wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
+    let c1 = first.status.unwrap().active_collection.unwrap();
+    // No pipeline serves c1 and nothing is retained: the next ingest drops it.
+    world
+        .edit_docs(json!({ "gc.md": "# GC\nCollected.\n" }))
+        .await?;
+    let second = wait_index(&world, "re-indexed", |i| ready_on(i, Some(&c1))).await?;
+    let s = second.status.unwrap();
+    let c2 = s.active_collection.unwrap();
+    let only_c2 = std::slice::from_ref(&c2);
+    assert_eq!(qdrant.collections().await?, only_c2, "{c1} dropped");
+    assert_eq!(s.collections, only_c2);
+    // deletionPolicy Retain: the index goes, its collection and alias stay.
+    let api: Api<RagIndex> = world.ns.api();
+    api.delete(INDEX, &DeleteParams::default()).await?;
+    wait_for("the RagIndex gone", INDEX_TIMEOUT, || async {
+        Ok(api.get_opt(INDEX).await?.is_none().then_some(()))
+    })
+    .await?;
+    assert_eq!(qdrant.collections().await?, std::slice::from_ref(&c2));
+    assert_eq!(qdrant.alias_target().await?, Some(c2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pipeline_waits_for_its_index_first_ingest() -> Result<()> {
+    // An embedder nobody answers: the first ingest cannot complete.
+    let broken = json!({
+        "embedding": { "provider": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1" },
+        "ingest": { "backoffLimit": 0 }
+    });
+    let (world, _qdrant) = qdrant_world("index-wait", broken).await?;
+    create_pipeline(&world).await?;
+    let waiting = world
+        .wait_pipeline(PIPELINE, "Progressing IndexNotReady", |p| {
+            p.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Progressing" && c.status == "True" && c.reason == "IndexNotReady"
+                })
+            })
+        })
+        .await?;
+    let s = waiting.status.unwrap();
+    assert!(
+        !s.conditions
+            .iter()
+            .any(|c| c.type_ == "Degraded" && c.status == "True"),
+        "waiting, not degraded: {s:?}"
+    );
+    assert_eq!(
+        world.replicas(PIPELINE, "blue").await?,
+        None,
+        "nothing deployed yet"
+    );
+    // The embedder is fixed: the index fills and the pipeline rolls out.
+    let fixed = json!({ "spec": { "embedding": { "provider": "local", "model": null, "endpoint": null } } });
+    world
+        .ns
+        .api::<RagIndex>()
+        .patch(INDEX, &PatchParams::default(), &Patch::Merge(&fixed))
+        .await?;
+    world.wait_healthy_on(PIPELINE, Color::Blue).await?;
+    Ok(())
+}
