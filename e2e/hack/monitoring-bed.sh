@@ -21,7 +21,16 @@ log() { echo "monitoring-bed: $*" >&2; }
 [[ "${1:-}" == "--" ]] && shift
 [[ $# -gt 0 ]] || { echo "usage: monitoring-bed.sh -- CMD..." >&2; exit 2; }
 
+# As root, the two tools come from Debian's packages when missing (like lua5.1 for argocd-test).
+install_tools() {
+  [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 0
+  command -v unshare >/dev/null && command -v ip >/dev/null && return 0
+  log "installing util-linux and iproute2"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux iproute2 >/dev/null
+}
+
 if [[ "${MONITORING_BED_INSIDE:-}" != 1 ]]; then
+  install_tools || log "could not install util-linux and iproute2"
   why=""
   if [[ "$(id -u)" != 0 ]]; then why="needs root (a network namespace and a local route)"
   elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then why="needs unshare (util-linux) and ip (iproute2)"
