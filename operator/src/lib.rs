@@ -6,6 +6,7 @@ pub mod api;
 pub mod apply;
 pub mod conditions;
 pub mod context;
+pub mod controller;
 pub mod crds;
 pub mod digest;
 pub mod error;

@@ -2,22 +2,20 @@
 //! to a content digest), their ingest Jobs, and the metadata of the pipelines' Deployments (the
 //! collections they serve, for garbage collection).
 
-use std::sync::Arc;
-
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject, PartialObjectMeta};
+use kube::api::{DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::COMPONENT;
 use crate::api::RagIndex;
 use crate::meta::{MANAGED_BY, MANAGER};
-use crate::watch::{cached, cached_lenient, dynamic_api, trim};
+use crate::watch::{api, cached, cached_lenient, dynamic_api, trim};
 
 #[derive(Clone)]
 pub struct Stores {
@@ -45,24 +43,6 @@ impl Stores {
         if futures::future::try_join_all(waits).await.is_ok() {
             let _ = synced.send(true);
         }
-    }
-
-    pub fn get<K>(store: &Store<K>, ns: &str, name: &str) -> Option<Arc<K>>
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
-        store.get(&ObjectRef::new(name).within(ns))
-    }
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
     }
 }
 

@@ -22,15 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
-use tracing::{Instrument, field, info, info_span, warn};
+use tracing::{info, warn};
 
 use self::cache::Stores;
 use crate::api::RagIndex;
-use crate::context::{Backoff, Note, Shared};
+use crate::context::{Backoff, Shared};
+use crate::controller;
 use crate::error::Error;
 
 pub use finalizer::FINALIZER;
@@ -64,7 +63,9 @@ pub struct Context {
 /// Runs the controller until a shutdown signal.
 pub async fn run(shared: Arc<Shared>, settings: Settings) {
     let reporter = shared.clone();
-    let invalid = move |o: &DynamicObject, error: &str| report_invalid(&reporter, o, error);
+    let invalid = move |o: &DynamicObject, error: &str| {
+        controller::report_invalid::<RagIndex>(&reporter, o, error)
+    };
     let (controller, stores, synced) =
         cache::controller(&shared.client, settings.namespace.as_deref(), invalid);
     let caches = stores.clone();
@@ -89,76 +90,12 @@ pub async fn run(shared: Arc<Shared>, settings: Settings) {
     futures::future::join(reconciling, signal_ready).await;
 }
 
-fn report_invalid(shared: &Arc<Shared>, o: &DynamicObject, error: &str) {
-    let (name, ns) = (o.name_any(), o.namespace().unwrap_or_default());
-    warn!(namespace = %ns, %name, %error, "skipping a RagIndex that does not deserialize");
-    shared
-        .metrics
-        .invalid_objects
-        .with_label_values(&[KIND])
-        .inc();
-    let regarding = o.object_ref(&ApiResource::erase::<RagIndex>(&()));
-    let (shared, message) = (
-        shared.clone(),
-        format!("the operator cannot read this object: {error}"),
-    );
-    tokio::spawn(async move {
-        let note = Note {
-            warning: true,
-            reason: "InvalidSpec",
-            action: "Skip",
-            message,
-        };
-        shared.publish(&regarding, note).await;
-    });
-}
-
-fn key(i: &RagIndex) -> String {
-    format!("{}/{}", i.namespace().unwrap_or_default(), i.name_any())
-}
-
 fn error_policy(i: Arc<RagIndex>, error: &Error, ctx: Arc<Context>) -> Action {
-    let metrics = &ctx.shared.metrics;
-    metrics
-        .failures
-        .with_label_values(&[KIND, error.category()])
-        .inc();
-    let indexes = &ctx.stores.indexes;
-    let exists = |k: &str| {
-        k.split_once('/')
-            .is_some_and(|(ns, name)| indexes.get(&ObjectRef::new(name).within(ns)).is_some())
-    };
-    let delay = if error.is_conflict() {
-        Duration::from_secs(1)
-    } else {
-        ctx.backoff.next(&key(&i), exists)
-    };
-    warn!(index = %key(&i), error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    let store = &ctx.stores.indexes;
+    controller::retry(KIND, &*i, error, &ctx.shared, &ctx.backoff, store)
 }
 
 async fn reconcile(i: Arc<RagIndex>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = info_span!("reconcile", kind = KIND, namespace = field::display(i.namespace().unwrap_or_default()), name = %i.name_any());
-    let metrics = &ctx.shared.metrics;
-    let timer = metrics.duration.with_label_values(&[KIND]).start_timer();
-    let result = reconcile::reconcile(&i, &ctx).instrument(span).await;
-    timer.observe_duration();
-    let outcome = if result.is_ok() { "ok" } else { "error" };
-    metrics
-        .reconciliations
-        .with_label_values(&[KIND, outcome])
-        .inc();
-    match &result {
-        Ok(_) => ctx.backoff.reset(&key(&i)),
-        Err(e) => {
-            let note = Note {
-                warning: true,
-                reason: e.reason(),
-                action: e.category(),
-                message: e.to_string(),
-            };
-            ctx.shared.publish(&i.object_ref(&()), note).await;
-        }
-    }
-    result
+    let run = reconcile::reconcile(&i, &ctx);
+    controller::instrumented(KIND, &*i, &ctx.shared, &ctx.backoff, run).await
 }

@@ -65,7 +65,7 @@ pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error>
         return Ok(Action::requeue(ctx.settings.resync));
     }
     let current = index.status.as_ref();
-    let state = match Stores::get(&ctx.stores.jobs, &ns, &job_name) {
+    let state = match crate::watch::get(&ctx.stores.jobs, &ns, &job_name) {
         Some(j) if !done(current, &revision) => {
             let pods = Api::<Pod>::namespaced(client(ctx), &ns);
             Some(observe::job_state(&pods, &j).await?)
@@ -144,7 +144,7 @@ struct Resolved {
 /// The sources' versions and the parsed schedules, or what the user must fix.
 fn resolve(index: &RagIndex, stores: &Stores, ns: &str) -> Result<Resolved, UserError> {
     let digest = |name: &str| {
-        Stores::get(&stores.config_maps, ns, name)
+        crate::watch::get(&stores.config_maps, ns, name)
             .map(|cm| trim::content_digest(&cm).unwrap_or_default().to_string())
     };
     let mut sources = Vec::new();

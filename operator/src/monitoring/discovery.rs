@@ -12,14 +12,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::crd::{GROUP_VERSION, PrometheusRule, ServiceMonitor};
 use crate::api::RagPipeline;
 use crate::meta::{MANAGED_BY, MANAGER};
-use crate::watch::cached;
+use crate::watch::{api, cached};
 
 /// How often the operator looks for the CRDs by default (`--monitoring-recheck-seconds`).
 pub const RECHECK: Duration = Duration::from_secs(30);
@@ -188,15 +188,5 @@ impl<K: kube::Resource> OwnedBy for K {
             .iter()
             .find(|o| o.kind == "RagPipeline" && o.controller == Some(true))?;
         Some(ObjectRef::new(&owner.name).within(&self.namespace()?))
-    }
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
     }
 }

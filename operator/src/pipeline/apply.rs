@@ -113,15 +113,15 @@ impl Writer<'_> {
     ) -> Result<(), Error> {
         let ns = self.owner.namespace;
         if let Some(svc) = &m.metrics_service {
-            let current = Stores::get(services, ns, &svc.name_any());
+            let current = crate::watch::get(services, ns, &svc.name_any());
             self.apply(svc, current.as_deref()).await?;
         }
         if let (Some(sm), Some(cache)) = (&m.service_monitor, caches.service_monitors()) {
-            let current = Stores::get(cache, ns, &sm.name_any());
+            let current = crate::watch::get(cache, ns, &sm.name_any());
             self.apply(sm, current.as_deref()).await?;
         }
         if let (Some(rule), Some(cache)) = (&m.prometheus_rule, caches.prometheus_rules()) {
-            let current = Stores::get(cache, ns, &rule.name_any());
+            let current = crate::watch::get(cache, ns, &rule.name_any());
             self.apply(rule, current.as_deref()).await?;
         }
         Ok(())
@@ -192,7 +192,7 @@ pub async fn apply(
     };
     w.apply(&config_map, observed.config_map.as_ref()).await?;
     for source in &sources {
-        let current = Stores::get(&stores.config_maps, owner.namespace, &source.name_any());
+        let current = crate::watch::get(&stores.config_maps, owner.namespace, &source.name_any());
         w.apply(source, current.as_deref()).await?;
     }
     w.workload(Color::Blue, blue, observed).await?;

@@ -10,11 +10,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::build::PIPELINE_LABEL;
@@ -22,7 +22,7 @@ use super::validate::referenced_secrets;
 use crate::api::{RagIndex, RagPipeline};
 use crate::meta::{MANAGED_BY, MANAGER};
 use crate::monitoring::discovery;
-use crate::watch::{cached, cached_lenient, dynamic_api, trim};
+use crate::watch::{api, cached, cached_lenient, dynamic_api, trim};
 
 /// Everything a pipeline reconciliation reads, as the watches last saw it.
 #[derive(Clone)]
@@ -68,25 +68,6 @@ impl Stores {
         if futures::future::try_join_all(waits).await.is_ok() {
             let _ = synced.send(true);
         }
-    }
-
-    pub fn get<K>(store: &Store<K>, ns: &str, name: &str) -> Option<Arc<K>>
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
-        store.get(&ObjectRef::new(name).within(ns))
-    }
-}
-
-/// Where the watches look: all namespaces, or one.
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
     }
 }
 
@@ -175,7 +156,7 @@ impl Users {
 
     fn index_of(&self, p: &RagPipeline) -> Option<Arc<RagIndex>> {
         let ns = p.namespace().unwrap_or_default();
-        Stores::get(&self.indexes, &ns, &p.spec.index_ref.name)
+        crate::watch::get(&self.indexes, &ns, &p.spec.index_ref.name)
     }
 
     fn of_index(&self, index: &RagIndex) -> Vec<ObjectRef<RagPipeline>> {

@@ -20,16 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
-use tracing::{Instrument, field, info, info_span, warn};
+use tracing::{info, warn};
 
 use self::cache::Stores;
 use self::health::HealthChecker;
 use crate::api::RagPipeline;
-use crate::context::{Backoff, Note, Shared};
+use crate::context::{Backoff, Shared};
+use crate::controller;
 use crate::error::Error;
 
 pub use self::rollout::annotation;
@@ -64,7 +63,9 @@ pub async fn run(
     ready: Arc<AtomicBool>,
 ) {
     let reporter = shared.clone();
-    let invalid = move |o: &DynamicObject, error: &str| report_invalid(&reporter, o, error);
+    let invalid = move |o: &DynamicObject, error: &str| {
+        controller::report_invalid::<RagPipeline>(&reporter, o, error)
+    };
     let (controller, stores, synced) = cache::controller(
         &shared.client,
         settings.namespace.as_deref(),
@@ -100,82 +101,14 @@ pub async fn run(
     futures::future::join(reconciling, signal_ready).await;
 }
 
-/// A RagPipeline the API server holds but this operator cannot read (e.g. written against an
-/// older schema): skipped, logged, counted, and told to its owner as an Event.
-fn report_invalid(shared: &Arc<Shared>, o: &DynamicObject, error: &str) {
-    let name = o.name_any();
-    let ns = o.namespace().unwrap_or_default();
-    warn!(namespace = %ns, %name, %error, "skipping a RagPipeline that does not deserialize");
-    shared
-        .metrics
-        .invalid_objects
-        .with_label_values(&[KIND])
-        .inc();
-    let regarding = o.object_ref(&ApiResource::erase::<RagPipeline>(&()));
-    let (shared, message) = (
-        shared.clone(),
-        format!("the operator cannot read this object: {error}"),
-    );
-    tokio::spawn(async move {
-        let note = Note {
-            warning: true,
-            reason: "InvalidSpec",
-            action: "Skip",
-            message,
-        };
-        shared.publish(&regarding, note).await;
-    });
-}
-
-fn key(p: &RagPipeline) -> String {
-    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
-}
-
 fn error_policy(p: Arc<RagPipeline>, error: &Error, ctx: Arc<Context>) -> Action {
-    let shared = &ctx.shared;
-    shared
-        .metrics
-        .failures
-        .with_label_values(&[KIND, error.category()])
-        .inc();
-    let pipelines = &ctx.stores.pipelines;
-    let exists = |k: &str| {
-        k.split_once('/')
-            .is_some_and(|(ns, name)| pipelines.get(&ObjectRef::new(name).within(ns)).is_some())
-    };
-    let delay = if error.is_conflict() {
-        Duration::from_secs(1)
-    } else {
-        ctx.backoff.next(&key(&p), exists)
-    };
-    warn!(pipeline = %key(&p), error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    let store = &ctx.stores.pipelines;
+    controller::retry(KIND, &*p, error, &ctx.shared, &ctx.backoff, store)
 }
 
 async fn reconcile(p: Arc<RagPipeline>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = info_span!("reconcile", namespace = field::display(p.namespace().unwrap_or_default()), name = %p.name_any());
-    let metrics = &ctx.shared.metrics;
-    let timer = metrics.duration.with_label_values(&[KIND]).start_timer();
-    let result = reconcile::reconcile(&p, &ctx).instrument(span).await;
-    timer.observe_duration();
-    let outcome = if result.is_ok() { "ok" } else { "error" };
-    metrics
-        .reconciliations
-        .with_label_values(&[KIND, outcome])
-        .inc();
-    match &result {
-        Ok(_) => ctx.backoff.reset(&key(&p)),
-        Err(e) => {
-            let note = Note {
-                warning: true,
-                reason: e.reason(),
-                action: e.category(),
-                message: e.to_string(),
-            };
-            ctx.shared.publish(&p.object_ref(&()), note).await;
-        }
-    }
-    result
+    let run = reconcile::reconcile(&p, &ctx);
+    controller::instrumented(KIND, &*p, &ctx.shared, &ctx.backoff, run).await
 }
 
 /// When a steady pipeline is looked at again: `resync`, offset per pipeline by up to a tenth.

@@ -33,17 +33,18 @@ impl Snapshot {
     /// The children of pipeline `ns/name` as the caches hold them.
     pub fn from_stores(stores: &Stores, ns: &str, name: &str) -> Self {
         let deployment =
-            |child: &str| Stores::get(&stores.deployments, ns, child).map(|o| (*o).clone());
-        let svc = |child: &str| Stores::get(&stores.services, ns, child).map(|o| (*o).clone());
+            |child: &str| crate::watch::get(&stores.deployments, ns, child).map(|o| (*o).clone());
+        let svc =
+            |child: &str| crate::watch::get(&stores.services, ns, child).map(|o| (*o).clone());
         Self {
             blue: deployment(&deployment_name(name, Color::Blue)),
             green: deployment(&deployment_name(name, Color::Green)),
-            config_map: Stores::get(&stores.config_maps, ns, &config_map_name(name))
+            config_map: crate::watch::get(&stores.config_maps, ns, &config_map_name(name))
                 .map(|o| (*o).clone()),
             active_service: svc(name),
             preview_service: svc(&preview_service_name(name)),
-            hpa: Stores::get(&stores.hpas, ns, name).map(|o| (*o).clone()),
-            pdb: Stores::get(&stores.pdbs, ns, name).map(|o| (*o).clone()),
+            hpa: crate::watch::get(&stores.hpas, ns, name).map(|o| (*o).clone()),
+            pdb: crate::watch::get(&stores.pdbs, ns, name).map(|o| (*o).clone()),
             pods: stores
                 .pods
                 .state()

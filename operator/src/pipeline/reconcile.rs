@@ -14,7 +14,6 @@ use tracing::{info, warn};
 
 use super::apply::{self, Change, Owner};
 use super::build::{self, Validated};
-use super::cache::Stores;
 use super::desired::{Desired, Rendered, snapshots_in_use};
 use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
@@ -219,7 +218,7 @@ async fn sources(
     let ns = v.namespace();
     let mut out = vec![];
     for name in snapshots_in_use(v, observed) {
-        if let Some(existing) = Stores::get(&ctx.stores.config_maps, &ns, &name) {
+        if let Some(existing) = crate::watch::get(&ctx.stores.config_maps, &ns, &name) {
             out.push((*existing).clone());
             continue;
         }

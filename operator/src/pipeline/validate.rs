@@ -131,13 +131,13 @@ pub fn referenced_secrets<'a>(
 pub fn dereference(stores: &Stores, pipeline: &RagPipeline) -> Result<Validated, UserError> {
     let ns = pipeline.namespace().unwrap_or_default();
     let index_name = &pipeline.spec.index_ref.name;
-    let index = Stores::get(&stores.indexes, &ns, index_name)
+    let index = crate::watch::get(&stores.indexes, &ns, index_name)
         .ok_or_else(|| UserError::IndexNotFound(index_name.clone()))?;
     let collection = crate::index::config::serving_collection(&index)
         .ok_or_else(|| UserError::IndexNotReady(index_name.clone()))?;
     let mut inputs = Inputs::default();
     for (field, r) in secret_refs(pipeline, &index) {
-        let secret = Stores::get(&stores.secrets, &ns, &r.name);
+        let secret = crate::watch::get(&stores.secrets, &ns, &r.name);
         check_secret(field, r, secret.as_deref())?;
         let digest = secret
             .as_deref()
@@ -154,7 +154,7 @@ pub fn dereference(stores: &Stores, pipeline: &RagPipeline) -> Result<Validated,
             .iter()
             .filter_map(|s| s.config_map.as_ref())
         {
-            let found = Stores::get(&stores.config_maps, &ns, &source.name)
+            let found = crate::watch::get(&stores.config_maps, &ns, &source.name)
                 .ok_or_else(|| UserError::SourceNotFound(source.name.clone()))?;
             inputs.sources.push(Source {
                 name: source.name.clone(),

@@ -66,6 +66,26 @@ where
     (reader, stream)
 }
 
+/// The API of a namespaced kind `K`, in all namespaces or one: where a watch looks.
+pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The object `ns/name` as `store` holds it.
+pub fn get<K>(store: &Store<K>, ns: &str, name: &str) -> Option<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::new(name).within(ns))
+}
+
 /// The untyped API of the operator's own kind `K`, in all namespaces or one.
 pub fn dynamic_api<K: Resource<DynamicType = ()>>(
     client: Client,
