@@ -6,10 +6,11 @@
 
 mod common;
 
+use common::qdrant::{qdrant_url, unique};
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::process::Command;
@@ -19,21 +20,6 @@ use rag_runtime::ingest;
 use rag_runtime::rag::Rag;
 use rag_runtime::store::VectorStore;
 use rag_runtime::store::qdrant::QdrantStore;
-
-fn qdrant_url() -> String {
-    match std::env::var("QDRANT_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!("needs a Qdrant server: set QDRANT_URL to its gRPC port"),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
 
 /// A temp dir with the runtime's config file for `url`, reading through `alias`.
 struct Job {

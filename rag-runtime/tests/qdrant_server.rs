@@ -6,11 +6,13 @@
 
 mod common;
 
+use common::qdrant::{qdrant_url, unique};
+
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -21,23 +23,6 @@ use rag_runtime::ingest;
 use rag_runtime::rag::Rag;
 use rag_runtime::store::qdrant::QdrantStore;
 use rag_runtime::store::{Filter, VectorStore};
-
-const NEEDS_QDRANT: &str = "needs a Qdrant server: set QDRANT_URL to its gRPC port";
-
-fn qdrant_url() -> String {
-    match std::env::var("QDRANT_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!("{NEEDS_QDRANT} (e.g. http://localhost:6334)"),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
 
 fn config(url: &str, collection: &str) -> RuntimeConfig {
     let mut config = RuntimeConfig {

@@ -2,6 +2,8 @@
 //! stopped (and drained) when the test ends.
 #![allow(dead_code)]
 
+pub mod qdrant;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
