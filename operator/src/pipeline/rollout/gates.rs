@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::SignedDuration;
 
-use super::{CutoverStep, Decision, POLL, ProbeOutcome, RolloutInput, reason, seconds, until};
+use super::{CutoverStep, Decision, ProbeOutcome, RolloutInput, reason, seconds, until};
 use crate::api::{Color, RolloutProgress};
 
 /// A rollout in flight, as the gates see it.
@@ -57,7 +57,9 @@ fn deadline(r: &mut Rollout<'_, '_>) -> Gate {
     Gate::Pass
 }
 
-/// Every replica of the new colour runs the revision and is available.
+/// Every replica of the new colour runs the revision and is available. Holding needs no timer:
+/// the Deployment and pod watches wake the pipeline when that changes, and the deadline gate's
+/// requeue fails a rollout that never gets there.
 fn available(r: &mut Rollout<'_, '_>) -> Gate {
     let up = r.input.observed.get(r.target).is_some_and(|o| {
         o.revision.as_deref() == Some(r.revision) && o.replicas == r.replicas && o.rolled_out
@@ -65,7 +67,6 @@ fn available(r: &mut Rollout<'_, '_>) -> Gate {
     if up {
         return Gate::Pass;
     }
-    r.d.requeue(POLL);
     Gate::Hold(CutoverStep::WaitingForAvailable { color: r.target })
 }
 
@@ -129,7 +130,8 @@ fn verified(r: &mut Rollout<'_, '_>) -> Gate {
     }
 }
 
-/// Never send traffic to a colour nothing can answer on.
+/// Never send traffic to a colour nothing can answer on. Like [`available`], woken by the pod
+/// watch, not by a timer.
 fn answering(r: &mut Rollout<'_, '_>) -> Gate {
     if r.input
         .observed
@@ -138,7 +140,6 @@ fn answering(r: &mut Rollout<'_, '_>) -> Gate {
     {
         return Gate::Pass;
     }
-    r.d.requeue(POLL);
     Gate::Hold(CutoverStep::WaitingForAvailable { color: r.target })
 }
 

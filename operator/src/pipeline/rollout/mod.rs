@@ -25,9 +25,6 @@ pub use model::*;
 use self::gates::{Gate, Rollout};
 use crate::api::{Color, PendingScaleDown, RolloutFailure, RolloutProgress};
 
-/// How often a rollout that waits on something slower than a watch event looks again.
-const POLL: Duration = Duration::from_secs(5);
-
 fn seconds(s: i32) -> SignedDuration {
     SignedDuration::from_secs(i64::from(s.max(0)))
 }

@@ -1,7 +1,9 @@
-//! Whole rollouts, decided step by step against a small model of the cluster: Deployments become
-//! available one step after they are applied, the Service follows `active_service`. Invariants are
-//! checked after every step, including with the operator "crashing" between applying and writing
-//! status.
+//! Whole rollouts, decided step by step against a small model of the cluster: new pods become
+//! ready a few seconds after they are applied, the Service follows `active_service`. Time steps to
+//! the next thing that wakes the pipeline, as in the controller: a watch event (a write, pods
+//! becoming ready) or the decision's requeue. A decision that waits with neither panics, so a gate
+//! that holds without a way to be woken is caught. Invariants are checked after every step,
+//! including with the operator "crashing" between applying and writing status.
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -15,11 +17,18 @@ struct Deploy {
     ready: i32,
 }
 
+/// How long new pods take to become ready.
+const POD_START: SignedDuration = SignedDuration::from_secs(3);
+/// How soon a watch event or a failed reconciliation's retry wakes the pipeline.
+const EVENT: SignedDuration = SignedDuration::from_secs(1);
+
 #[derive(Default)]
 struct Cluster {
     blue: Option<Deploy>,
     green: Option<Deploy>,
     service: Option<Color>,
+    /// When pods that are starting become ready.
+    ready_at: Option<Timestamp>,
 }
 
 impl Cluster {
@@ -45,7 +54,9 @@ impl Cluster {
         }
     }
 
-    fn apply(&mut self, d: &Decision, revision: &str) {
+    /// Carries out the decision; whether anything changed (a watch event follows).
+    fn apply(&mut self, d: &Decision, revision: &str, now: Timestamp) -> bool {
+        let before = format!("{:?}{:?}{:?}", self.blue, self.green, self.service);
         for c in Color::ALL {
             match d.plan(c) {
                 DeploymentPlan::Keep => {}
@@ -76,13 +87,26 @@ impl Cluster {
             }
         }
         self.service = d.active_service;
+        let starting = [&self.blue, &self.green]
+            .into_iter()
+            .flatten()
+            .any(|d| d.ready < d.replicas);
+        if starting && self.ready_at.is_none() {
+            self.ready_at = Some(now + POD_START);
+        }
+        before != format!("{:?}{:?}{:?}", self.blue, self.green, self.service)
     }
 
-    /// Time passes: every Deployment's pods become ready.
-    fn tick(&mut self) {
+    /// Time passes until `now`: pods due by then become ready; whether any did.
+    fn tick(&mut self, now: Timestamp) -> bool {
+        if self.ready_at.is_none_or(|at| at > now) {
+            return false;
+        }
+        self.ready_at = None;
         for d in [&mut self.blue, &mut self.green].into_iter().flatten() {
             d.ready = d.replicas;
         }
+        true
     }
 }
 
@@ -145,7 +169,7 @@ impl Run {
                 };
                 d = decide(input(Some(outcome)));
             }
-            self.cluster.apply(&d, revision);
+            let changed = self.cluster.apply(&d, revision, self.now);
             if let Some(active) = self.cluster.service {
                 let ready = self.cluster.get(active).as_ref().map_or(0, |x| x.ready);
                 assert!(
@@ -168,12 +192,30 @@ impl Run {
             if settled && !crashed {
                 return d;
             }
-            self.now += d.requeue_after.map_or(SignedDuration::from_secs(5), |r| {
-                SignedDuration::try_from(r).unwrap()
-            });
-            self.cluster.tick();
+            self.now = self.next_wake(&d, changed || crashed, step);
         }
         panic!("did not settle; state {:?}", self.state);
+    }
+
+    /// When the pipeline is reconciled next: at the first of a watch event (`event`: a write just
+    /// made, or a failed reconciliation's retry), pods becoming ready, or the requeue.
+    fn next_wake(&mut self, d: &Decision, event: bool, step: usize) -> Timestamp {
+        let requeue = d
+            .requeue_after
+            .map(|r| self.now + SignedDuration::try_from(r).unwrap());
+        let wakes = [
+            event.then_some(self.now + EVENT),
+            self.cluster.ready_at,
+            requeue,
+        ];
+        let Some(next) = wakes.into_iter().flatten().min() else {
+            panic!(
+                "step {step}: {:?} waits, but nothing would wake the pipeline",
+                d.step
+            );
+        };
+        self.cluster.tick(next);
+        next
     }
 }
 

@@ -64,6 +64,16 @@ fn steady_state_changes_nothing_and_needs_no_writes() {
 }
 
 #[test]
+fn waiting_for_the_new_pods_looks_again_only_at_the_deadline() {
+    let state = rolling(Some("r1"), Green, "r2", progress(0, 0, 0, false));
+    let d = Case::new("r2", state, observed(up("r1", 2), starting("r2", 2))).decide();
+    assert_eq!(d.step, CutoverStep::WaitingForAvailable { color: Green });
+    // The Deployment and pod watches wake the pipeline when the pods come up; the requeue is
+    // only there so that a rollout that never comes up fails at its deadline (300s from t(0)).
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(290)));
+}
+
+#[test]
 fn update_rolls_out_on_the_idle_colour_and_leaves_the_active_one_alone() {
     let d = Case::new("r2", active(Blue, "r1"), observed(up("r1", 2), None)).decide();
     assert_eq!(d.step, CutoverStep::WaitingForAvailable { color: Green });

@@ -182,4 +182,8 @@ fn never_promotes_a_colour_without_ready_endpoints() {
     let d = Case::new("r2", state, observed(up("r1", 2), Some(empty))).decide();
     assert_eq!(d.step, CutoverStep::WaitingForAvailable { color: Green });
     assert_eq!(d.active_service, Some(Blue));
+    assert_eq!(
+        d.requeue_after, None,
+        "verified, so no deadline: the pod watch wakes it, no timer"
+    );
 }
