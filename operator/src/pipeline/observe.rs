@@ -133,22 +133,28 @@ pub fn serving_addrs(pods: &[Pod], color: Color, revision: &str) -> Vec<SocketAd
         .collect()
 }
 
+/// One colour's Deployment and pods, reduced. The colour is rolled out when the Deployment's
+/// status says so, or as soon as `replicas` serving pods carry the colour and the Deployment's
+/// revision: the revision label is in the pod template, so those pods run the wanted template.
+/// Reading the pods saves waiting for kube-controller-manager to fold their readiness into the
+/// Deployment's status (seconds under load), as Argo Rollouts does by reading ReplicaSets and pods.
 pub fn color_observation(d: &Deployment, pods: &[Pod], color: Color) -> ColorObservation {
     let revision = label(d.metadata.labels.as_ref(), REVISION_LABEL).map(str::to_string);
     let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let status = d.status.clone().unwrap_or_default();
-    let rolled_out = status.observed_generation >= d.metadata.generation
-        && status.updated_replicas.unwrap_or(0) == replicas
-        && status.replicas.unwrap_or(0) == replicas
-        && status.available_replicas.unwrap_or(0) >= replicas;
     let ready_endpoints = revision
         .as_deref()
         .map_or(0, |r| serving_addrs(pods, color, r).len());
+    let ready_endpoints = i32::try_from(ready_endpoints).unwrap_or(i32::MAX);
+    let deployment_rolled_out = status.observed_generation >= d.metadata.generation
+        && status.updated_replicas.unwrap_or(0) == replicas
+        && status.replicas.unwrap_or(0) == replicas
+        && status.available_replicas.unwrap_or(0) >= replicas;
     ColorObservation {
         revision,
         replicas,
-        rolled_out,
-        ready_endpoints: i32::try_from(ready_endpoints).unwrap_or(i32::MAX),
+        rolled_out: deployment_rolled_out || ready_endpoints >= replicas,
+        ready_endpoints,
     }
 }
 

@@ -90,6 +90,68 @@ fn rolled_out_needs_the_new_generation_and_every_replica_updated_and_available()
 }
 
 #[test]
+fn serving_pods_of_the_revision_roll_a_colour_out_before_the_deployment_status_does() {
+    let ready = |ip: &str| pod("green", "r2", Some(ip), true);
+    let mut terminating = ready("127.0.1.9");
+    terminating.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+    let three = || vec![ready("127.0.1.2"), ready("127.0.1.3"), ready("127.0.1.4")];
+    // The Deployment's status lags: the controller has not seen the new generation yet.
+    let lagging = deployment(2, 1, 3, 0, 0, 0);
+    let cases: [(&str, Vec<Pod>, bool); 7] = [
+        ("three serving pods of r2", three(), true),
+        ("only two", three()[..2].to_vec(), false),
+        (
+            "old-revision pods do not count",
+            vec![
+                ready("127.0.1.2"),
+                ready("127.0.1.3"),
+                pod("green", "r1", Some("127.0.1.4"), true),
+            ],
+            false,
+        ),
+        (
+            "terminating pods do not count",
+            vec![ready("127.0.1.2"), ready("127.0.1.3"), terminating],
+            false,
+        ),
+        (
+            "unready pods do not count",
+            vec![
+                ready("127.0.1.2"),
+                ready("127.0.1.3"),
+                pod("green", "r2", Some("127.0.1.4"), false),
+            ],
+            false,
+        ),
+        (
+            "pods without an IP do not count",
+            vec![
+                ready("127.0.1.2"),
+                ready("127.0.1.3"),
+                pod("green", "r2", None, true),
+            ],
+            false,
+        ),
+        (
+            "the other colour's pods do not count",
+            vec![
+                ready("127.0.1.2"),
+                ready("127.0.1.3"),
+                pod("blue", "r2", Some("127.0.1.4"), true),
+            ],
+            false,
+        ),
+    ];
+    for (case, pods, expected) in cases {
+        let o = color_observation(&lagging, &pods, Color::Green);
+        assert_eq!(o.rolled_out, expected, "{case}");
+    }
+    // Either path is enough: the Deployment's status with no pods in the cache yet.
+    let o = color_observation(&deployment(2, 2, 3, 3, 3, 3), &[], Color::Green);
+    assert!(o.rolled_out && o.ready_endpoints == 0);
+}
+
+#[test]
 fn config_keys_in_use_come_from_the_deployments() {
     let d = deployment(1, 1, 1, 1, 1, 1);
     let snapshot = Snapshot {
