@@ -63,3 +63,4 @@ run: e2e-bins bins
 -include images/images.mk
 -include .github/workflows.mk
 -include e2e/monitoring.mk
+-include e2e/bench.mk

@@ -33,6 +33,19 @@ NODES="${RAGOPS_E2E_NODES:-2}"
 POD_NET="${RAGOPS_E2E_POD_NET:-loopback}"
 TIMEOUT="${RAGOPS_E2E_START_TIMEOUT:-120}"
 QDRANT="${RAGOPS_E2E_QDRANT:-0}"
+# The Service range; its first address must stay 10.0.0.1 (in the API server's certificate). The
+# default holds ~250 Services; `make bench-operator` uses 10.0.0.0/16 for 2,000 and more.
+SERVICE_CIDR="${RAGOPS_E2E_SERVICE_CIDR:-10.0.0.0/24}"
+# Client QPS/burst of kube-controller-manager and kube-scheduler (empty: their defaults, 20/30 and
+# 50/100). The bench raises them so the control plane, not its client limit, is what is measured.
+CP_QPS="${RAGOPS_E2E_CP_QPS:-}"
+CP_BURST="${RAGOPS_E2E_CP_BURST:-}"
+
+CP_CLIENT_FLAGS=()
+[[ -n "${CP_QPS}" ]] && CP_CLIENT_FLAGS+=(--kube-api-qps "${CP_QPS}")
+[[ -n "${CP_BURST}" ]] && CP_CLIENT_FLAGS+=(--kube-api-burst "${CP_BURST}")
+[[ "${SERVICE_CIDR}" == 10.0.0.0/* ]] ||
+  die "RAGOPS_E2E_SERVICE_CIDR must start at 10.0.0.0 (the certificate names 10.0.0.1), not ${SERVICE_CIDR}"
 
 cmd_env() {
   [[ -f "${STATE}/env" ]] || die "no cluster at ${STATE} (run: $0 up)"
@@ -63,7 +76,7 @@ launch_kube-apiserver() {
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
     --tls-cert-file "${PKI_DIR}/apiserver.crt" --tls-private-key-file "${PKI_DIR}/apiserver.key" \
     --client-ca-file "${PKI_DIR}/ca.crt" --authorization-mode RBAC \
-    --service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \
+    --service-cluster-ip-range "${SERVICE_CIDR}" --endpoint-reconciler-type none \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "${PKI_DIR}/sa.pub" --service-account-signing-key-file "${PKI_DIR}/sa.key" \
     --allow-privileged=true \
@@ -84,7 +97,7 @@ launch_kube-controller-manager() {
     --leader-elect=false --bind-address 127.0.0.1 --secure-port "${KCM_PORT}" \
     --service-account-private-key-file "${PKI_DIR}/sa.key" --root-ca-file "${PKI_DIR}/ca.crt" \
     --cluster-signing-cert-file "${PKI_DIR}/ca.crt" --cluster-signing-key-file "${PKI_DIR}/ca.key" \
-    --use-service-account-credentials=false
+    --use-service-account-credentials=false "${CP_CLIENT_FLAGS[@]}"
   # Self-signed serving cert made in memory; /healthz is in --authorization-always-allow-paths.
   set_health kube-controller-manager "https://127.0.0.1:${KCM_PORT}/healthz" insecure
 }
@@ -94,7 +107,7 @@ launch_kube-scheduler() {
   new_port SCHED_PORT
   start kube-scheduler "${BIN}/kube-scheduler" \
     --kubeconfig "${kc}" --authentication-kubeconfig "${kc}" --authorization-kubeconfig "${kc}" \
-    --leader-elect=false --bind-address 127.0.0.1 --secure-port "${SCHED_PORT}"
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port "${SCHED_PORT}" "${CP_CLIENT_FLAGS[@]}"
   set_health kube-scheduler "https://127.0.0.1:${SCHED_PORT}/healthz" insecure
 }
 

@@ -15,3 +15,7 @@ PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.93.1}"
 # Where binaries, the Go module cache and the Go build cache live (outside the checkout).
 RAGOPS_E2E_CACHE="${RAGOPS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ragops-e2e}"
 E2E_BIN_DIR="${RAGOPS_E2E_CACHE}/bin/${K8S_VERSION}"
+# Argo Rollouts (build-argo-rollouts.sh), only for `make bench-operator`; the zip hash pins the
+# module and, through its own go.sum, every dependency.
+ARGO_ROLLOUTS_VERSION="${ARGO_ROLLOUTS_VERSION:-v1.9.1}"
+ARGO_ROLLOUTS_SUM="${ARGO_ROLLOUTS_SUM:-h1:+oZciUkeJYVb1vPMOhat4JQlk525j/aT2yizEkVkjLs=}"

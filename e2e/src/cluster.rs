@@ -17,6 +17,17 @@ use crate::process::workspace_root;
 /// The user (client-certificate CN) of `operator.kubeconfig`, as it appears in the audit log.
 pub const OPERATOR_USER: &str = "ragops-operator";
 
+/// What `cluster.sh` exports, each overridable by the process environment.
+const ENV_KEYS: [&str; 7] = [
+    "KUBECONFIG",
+    "RAGOPS_E2E_OPERATOR_KUBECONFIG",
+    "RAGOPS_E2E_AUDIT_LOG",
+    "RAGOPS_E2E_KUBECTL",
+    "RAGOPS_E2E_POD_CIDRS",
+    "RAGOPS_E2E_QDRANT_URL",
+    "RAGOPS_E2E_QDRANT_HTTP_URL",
+];
+
 /// Coordinates of a running e2e cluster.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -47,19 +58,22 @@ impl Cluster {
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace_root().join(".e2e/cluster"));
         let mut vars = read_env_file(&state_dir.join("env")).unwrap_or_default();
-        for key in [
-            "KUBECONFIG",
-            "RAGOPS_E2E_OPERATOR_KUBECONFIG",
-            "RAGOPS_E2E_AUDIT_LOG",
-            "RAGOPS_E2E_KUBECTL",
-            "RAGOPS_E2E_POD_CIDRS",
-            "RAGOPS_E2E_QDRANT_URL",
-            "RAGOPS_E2E_QDRANT_HTTP_URL",
-        ] {
+        for key in ENV_KEYS {
             if let Ok(v) = std::env::var(key) {
                 vars.insert(key.to_string(), v);
             }
         }
+        Self::from_vars(state_dir, &vars)
+    }
+
+    /// The cluster whose state dir is `state_dir`, from its `env` file alone (the process
+    /// environment is not consulted): for a tool that starts clusters of its own.
+    pub fn at(state_dir: &Path) -> Result<Self> {
+        let vars = read_env_file(&state_dir.join("env")).unwrap_or_default();
+        Self::from_vars(state_dir.to_path_buf(), &vars)
+    }
+
+    fn from_vars(state_dir: PathBuf, vars: &HashMap<String, String>) -> Result<Self> {
         let Some(kubeconfig) = vars.get("KUBECONFIG").map(PathBuf::from) else {
             bail!(
                 "no e2e cluster: {} is missing and KUBECONFIG is not set; start one with `make cluster-up`",

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod bench;
 mod cluster;
 pub mod monitoring;
 mod namespace;

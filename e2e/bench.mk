@@ -1,0 +1,19 @@
+# The operator benchmark (see e2e/README.md, "Operator benchmark"). Included by the root Makefile;
+# not part of `make test`:
+#   make bench-operator   ragops vs Argo Rollouts v1.9.1 (built from its Go module, cached) at
+#                         N = 100, 500 and 1,000 objects each, each run on a fresh control plane;
+#                         prints the side-by-side table. BENCH_OPERATOR_ARGS passes options, e.g.
+#                         BENCH_OPERATOR_ARGS="--sizes 100 --steady 30" (see `--help`).
+
+BENCH_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+BENCH_OPERATOR_ARGS ?=
+BENCH_TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: bench-operator
+
+bench-operator: e2e-bins
+	$(E2E_NICE) $(BENCH_DIR)/hack/build-argo-rollouts.sh
+	$(CARGO) build --release -p rag-operator -p e2e --bin rag-operator --bin bench-operator
+	ulimit -n "$$(ulimit -Hn)"; \
+	RAGOPS_OPERATOR_BIN="$(BENCH_TARGET_DIR)/release/rag-operator" \
+	  "$(BENCH_TARGET_DIR)/release/bench-operator" $(BENCH_OPERATOR_ARGS)
