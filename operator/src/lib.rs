@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod client;
 pub mod conditions;
 pub mod context;
 pub mod controller;

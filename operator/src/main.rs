@@ -1,12 +1,14 @@
 //! The manager: wires telemetry, the HTTP endpoints and the RagPipeline and RagIndex controllers.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use rag_operator::client;
 use rag_operator::context::Shared;
 use rag_operator::index;
 use rag_operator::leader::{Leadership, LeaseSettings};
@@ -48,6 +50,17 @@ struct Args {
     /// `spec.monitoring` needs them and they are missing.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     monitoring_recheck_seconds: u64,
+    /// Reconciliations each controller runs at once (a pipeline is never reconciled twice at
+    /// once); bounds the writes a fleet of pipelines created together sends in one go.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_reconciles: u16,
+    /// Requests a second to the Kubernetes API on average (client-side token bucket; requests
+    /// wait, never fail; a watch takes one token when it starts).
+    #[arg(long, env = "KUBE_API_QPS", default_value_t = NonZeroU32::new(50).expect("non-zero"))]
+    kube_api_qps: NonZeroU32,
+    /// Requests to the Kubernetes API allowed at once after a quiet spell.
+    #[arg(long, env = "KUBE_API_BURST", default_value_t = NonZeroU32::new(100).expect("non-zero"))]
+    kube_api_burst: NonZeroU32,
     /// rag-runtime image of the ingest Jobs of RagIndexes that name none (`spec.ingest.image`).
     #[arg(long, env = "RUNTIME_IMAGE", default_value = concat!("ghcr.io/ragops/rag-runtime:", env!("CARGO_PKG_VERSION")))]
     runtime_image: String,
@@ -60,9 +73,11 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     telemetry::init(args.log_format);
 
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let client = client::connect(client::Limits {
+        qps: args.kube_api_qps,
+        burst: args.kube_api_burst,
+    })
+    .await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
@@ -90,12 +105,14 @@ async fn main() -> anyhow::Result<()> {
             namespace: args.namespace.clone(),
             resync,
             runtime_image: args.runtime_image,
+            concurrency: args.max_concurrent_reconciles,
         },
     );
     let settings = Settings {
         namespace: args.namespace,
         resync,
         monitoring_recheck: Duration::from_secs(args.monitoring_recheck_seconds),
+        concurrency: args.max_concurrent_reconciles,
     };
     let pipelines = pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings, ready);
     let controller = async {

@@ -51,6 +51,8 @@ pub struct Settings {
     pub resync: Duration,
     /// The rag-runtime image of ingest Jobs whose index names none.
     pub runtime_image: String,
+    /// Reconciliations run at once.
+    pub concurrency: u16,
 }
 
 pub struct Context {
@@ -79,7 +81,9 @@ pub async fn run(shared: Arc<Shared>, settings: Settings) {
         backoff: Backoff::default(),
         settings,
     });
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
     let reconciling = controller
+        .with_config(config)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -44,6 +44,8 @@ pub struct Settings {
     pub resync: Duration,
     /// How often to look for the Prometheus Operator's CRDs while a pipeline needs them.
     pub monitoring_recheck: Duration,
+    /// Reconciliations run at once.
+    pub concurrency: u16,
 }
 
 /// What a pipeline reconciliation gets.
@@ -89,7 +91,9 @@ pub async fn run(
         backoff: Backoff::default(),
         settings,
     });
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
     let reconciling = controller
+        .with_config(config)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -1,0 +1,31 @@
+//! The Kubernetes client the controllers share, and how each request of a reconciliation is
+//! bounded: kube's default stack (auth, its retry of 429/503/504, tracing) under a client-side
+//! rate limit ([`rate_limit`]).
+
+pub mod rate_limit;
+
+use std::num::NonZeroU32;
+
+use anyhow::Context as _;
+use kube::client::ClientBuilder;
+
+pub use self::rate_limit::RateLimitLayer;
+
+/// The client-side rate limit. The defaults (50 requests a second, bursts of 100) are the values
+/// client-go's controllers are commonly sized with, ten times its library default of 5/10.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub qps: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+/// A client for the cluster in KUBECONFIG (or the one the pod runs in), rate limited.
+pub async fn connect(limits: Limits) -> anyhow::Result<kube::Client> {
+    let config = kube::Config::infer()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let builder = ClientBuilder::try_from(config).context("building the Kubernetes client")?;
+    Ok(builder
+        .with_layer(&RateLimitLayer::new(limits.qps, limits.burst))
+        .build())
+}
