@@ -3,6 +3,7 @@
 //! is the per-object retry delay after failures.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
+use crate::client::{self, Call};
 use crate::digest;
+use crate::error::Error;
 use crate::metrics::Metrics;
 
 /// What every controller shares, built once in `main`.
@@ -19,10 +22,12 @@ pub struct Shared {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// How long one request of a reconciliation may take (`--api-timeout-seconds`).
+    pub api_timeout: Duration,
 }
 
 impl Shared {
-    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>, api_timeout: Duration) -> Self {
         let reporter = Reporter {
             controller: "ragops".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -31,7 +36,19 @@ impl Shared {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
+            api_timeout,
         }
+    }
+
+    /// Runs one request of a reconciliation under the API timeout (see [`client::bounded`]);
+    /// `step` names its own failure.
+    pub async fn call<T, E>(
+        &self,
+        call: Call<'_>,
+        request: impl Future<Output = Result<T, E>>,
+        step: impl FnOnce(E) -> Error,
+    ) -> Result<T, Error> {
+        client::bounded(self.api_timeout, &self.metrics, call, request, step).await
     }
 
     /// Publishes an Event about `regarding`. An Event is a note to humans, so failing to publish
@@ -55,7 +72,18 @@ impl Shared {
             note: Some(note.message),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, regarding).await {
+        let call = Call {
+            verb: "create",
+            kind: "Event",
+            name: note.reason,
+        };
+        // Bounded like every request, so a slow API server cannot hold a reconciliation here.
+        let publish = async {
+            let published = self.recorder.publish(&event, regarding).await;
+            Ok::<_, std::convert::Infallible>(published.map_err(|e| e.to_string()))
+        };
+        let published = self.call(call, publish, |never| match never {}).await;
+        if let Err(error) = published.map_err(|e| e.to_string()).and_then(|p| p) {
             self.metrics.event_failures.inc();
             warn!(%error, reason = note.reason, "publishing an event");
         }

@@ -38,6 +38,14 @@ pub enum Error {
     Annotations(#[source] kube::Error),
     #[error("updating finalizers: {0}")]
     Finalizer(#[source] kube::Error),
+    /// A request got no answer within `--api-timeout-seconds` (see `client::deadline`).
+    #[error("{verb} {kind} {name}: no answer from the API server within {}s", after.as_secs())]
+    Timeout {
+        verb: &'static str,
+        kind: &'static str,
+        name: String,
+        after: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -51,6 +59,7 @@ impl Error {
             Error::Status(_) => "status",
             Error::Annotations(_) => "annotations",
             Error::Finalizer(_) => "finalizer",
+            Error::Timeout { .. } => "timeout",
         }
     }
 
@@ -64,6 +73,7 @@ impl Error {
             Error::Status(_) => "StatusUpdateFailed",
             Error::Annotations(_) => "AnnotationUpdateFailed",
             Error::Finalizer(_) => "FinalizerUpdateFailed",
+            Error::Timeout { .. } => "APITimeout",
         }
     }
 
@@ -75,6 +85,7 @@ impl Error {
             | Error::Scale { source, .. }
             | Error::Sweep { source, .. } => source,
             Error::Status(e) | Error::Annotations(e) | Error::Finalizer(e) => e,
+            Error::Timeout { .. } => return false,
         };
         matches!(source, kube::Error::Api(s) if s.code == 409)
     }
@@ -117,6 +128,14 @@ mod tests {
             Error::Annotations(api()),
             Error::Finalizer(api()),
         ];
+        let timeout = Error::Timeout {
+            verb: "apply",
+            kind: "Service",
+            name: "a".into(),
+            after: std::time::Duration::from_secs(30),
+        };
+        assert!(!timeout.is_conflict());
+        let errors: Vec<Error> = errors.into_iter().chain([timeout]).collect();
         let categories: std::collections::BTreeSet<_> =
             errors.iter().map(Error::category).collect();
         let reasons: std::collections::BTreeSet<_> = errors.iter().map(Error::reason).collect();
@@ -124,7 +143,7 @@ mod tests {
             (categories.len(), reasons.len()),
             (errors.len(), errors.len())
         );
-        assert!(errors.iter().all(Error::is_conflict));
+        assert!(errors[..errors.len() - 1].iter().all(Error::is_conflict));
         let message = errors[1].to_string();
         assert!(
             message.starts_with("applying Service a: ApiError: boom"),

@@ -61,6 +61,10 @@ struct Args {
     /// Requests to the Kubernetes API allowed at once after a quiet spell.
     #[arg(long, env = "KUBE_API_BURST", default_value_t = NonZeroU32::new(100).expect("non-zero"))]
     kube_api_burst: NonZeroU32,
+    /// Seconds one request of a reconciliation may take, kube's own retries of 429/503/504
+    /// included; then the reconciliation fails with reason APITimeout and backs off.
+    #[arg(long, env = "API_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    api_timeout_seconds: u64,
     /// rag-runtime image of the ingest Jobs of RagIndexes that name none (`spec.ingest.image`).
     #[arg(long, env = "RUNTIME_IMAGE", default_value = concat!("ghcr.io/ragops/rag-runtime:", env!("CARGO_PKG_VERSION")))]
     runtime_image: String,
@@ -93,7 +97,11 @@ async fn main() -> anyhow::Result<()> {
         true => Some(Leadership::acquire(client.clone(), &lease_settings(&args)).await?),
         false => None,
     };
-    let shared = Arc::new(Shared::new(client, metrics));
+    let shared = Arc::new(Shared::new(
+        client,
+        metrics,
+        Duration::from_secs(args.api_timeout_seconds),
+    ));
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("*"),
         "starting the RagPipeline and RagIndex controllers"

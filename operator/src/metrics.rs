@@ -19,6 +19,8 @@ pub struct Metrics {
     pub rollout_duration: Histogram,
     /// From the probe that passed the gate to the selector patch.
     pub cutover_duration: Histogram,
+    /// Requests of a reconciliation that got no answer within `--api-timeout-seconds`, by kind.
+    pub api_timeouts: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -72,10 +74,24 @@ impl Default for Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let api_timeouts = IntCounterVec::new(
+            Opts::new(
+                "ragops_api_timeouts_total",
+                "Requests to the Kubernetes API that got no answer within the timeout, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         registry
             .register(Box::new(event_failures.clone()))
             .expect("unique metric");
-        for c in [&reconciliations, &failures, &rollouts, &invalid_objects] {
+        for c in [
+            &reconciliations,
+            &failures,
+            &rollouts,
+            &invalid_objects,
+            &api_timeouts,
+        ] {
             registry
                 .register(Box::new(c.clone()))
                 .expect("unique metric");
@@ -111,6 +127,7 @@ impl Default for Metrics {
             invalid_objects,
             rollout_duration,
             cutover_duration,
+            api_timeouts,
         }
     }
 }

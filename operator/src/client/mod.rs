@@ -1,7 +1,8 @@
 //! The Kubernetes client the controllers share, and how each request of a reconciliation is
 //! bounded: kube's default stack (auth, its retry of 429/503/504, tracing) under a client-side
-//! rate limit ([`rate_limit`]).
+//! rate limit ([`rate_limit`]), and a deadline per call ([`deadline`]).
 
+pub mod deadline;
 pub mod rate_limit;
 
 use std::num::NonZeroU32;
@@ -9,6 +10,7 @@ use std::num::NonZeroU32;
 use anyhow::Context as _;
 use kube::client::ClientBuilder;
 
+pub use self::deadline::{Call, bounded};
 pub use self::rate_limit::RateLimitLayer;
 
 /// The client-side rate limit. The defaults (50 requests a second, bursts of 100) are the values

@@ -13,6 +13,7 @@ use super::cache::Stores;
 use super::{Context, INDEX_LABEL, config, decide, finalizer};
 use crate::api::{RagIndex, RagIndexStatus};
 use crate::apply;
+use crate::client::Call;
 use crate::context::Note;
 use crate::error::Error;
 
@@ -29,12 +30,20 @@ pub async fn delete_job(ctx: &Context, ns: &str, name: &str) -> Result<(), Error
             source,
         }
     };
-    apply::delete(&Api::<Job>::namespaced(client(ctx), ns), name)
-        .await
-        .map_err(sweep("Job"))?;
-    apply::delete(&Api::<ConfigMap>::namespaced(client(ctx), ns), name)
-        .await
-        .map_err(sweep("ConfigMap"))
+    let (jobs, config_maps) = (
+        Api::<Job>::namespaced(client(ctx), ns),
+        Api::<ConfigMap>::namespaced(client(ctx), ns),
+    );
+    let call = |kind| Call {
+        verb: "delete",
+        kind,
+        name,
+    };
+    let request = apply::delete(&jobs, name);
+    ctx.shared.call(call("Job"), request, sweep("Job")).await?;
+    let request = apply::delete(&config_maps, name);
+    let step = sweep("ConfigMap");
+    ctx.shared.call(call("ConfigMap"), request, step).await
 }
 
 /// Deletes the Jobs (and their ConfigMaps) of every other revision of this index: only the

@@ -18,6 +18,7 @@ use super::qdrant::Admin;
 use super::status::{self, At};
 use super::{Context, config};
 use crate::api::{DeletionPolicy, RagIndex};
+use crate::client::Call;
 use crate::context::Note;
 use crate::error::Error;
 
@@ -107,13 +108,15 @@ async fn set(index: &RagIndex, ctx: &Context, present: bool) -> Result<(), Error
         ctx.shared.client.clone(),
         &index.namespace().unwrap_or_default(),
     );
-    api.patch(
-        &index.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(Error::Finalizer)?;
+    let name = index.name_any();
+    let call = Call {
+        verb: "patch finalizers of",
+        kind: super::KIND,
+        name: &name,
+    };
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+    let request = api.patch(&name, &params, &patch);
+    ctx.shared.call(call, request, Error::Finalizer).await?;
     Ok(())
 }
 
@@ -130,10 +133,20 @@ pub async fn admin(index: &RagIndex, ctx: &Context) -> Result<Admin, String> {
                 ctx.shared.client.clone(),
                 &index.namespace().unwrap_or_default(),
             );
-            let secret = api
-                .get(&r.name)
+            let call = Call {
+                verb: "get",
+                kind: "Secret",
+                name: &r.name,
+            };
+            let read = |source| Error::Read {
+                what: format!("Secret {}", r.name),
+                source,
+            };
+            let secret = ctx
+                .shared
+                .call(call, api.get(&r.name), read)
                 .await
-                .map_err(|e| format!("reading Secret {}: {e}", r.name))?;
+                .map_err(|e| e.to_string())?;
             let value = secret.data.and_then(|d| d.get(&r.key).cloned());
             let value = value.ok_or_else(|| format!("Secret {} has no key {}", r.name, r.key))?;
             Some(String::from_utf8_lossy(&value.0).trim().to_string())

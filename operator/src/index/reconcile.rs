@@ -21,6 +21,7 @@ use super::status::{self, At};
 use super::{Context, KIND, backup, cleanup, finalizer, job, observe};
 use crate::api::{RagIndex, RagIndexStatus};
 use crate::apply::{self, FIELD_MANAGER};
+use crate::client::Call;
 use crate::context::Note;
 use crate::error::Error;
 use crate::watch::trim;
@@ -68,7 +69,13 @@ pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error>
     let state = match crate::watch::get(&ctx.stores.jobs, &ns, &job_name) {
         Some(j) if !done(current, &revision) => {
             let pods = Api::<Pod>::namespaced(client(ctx), &ns);
-            Some(observe::job_state(&pods, &j).await?)
+            let call = Call {
+                verb: "list the pods of",
+                kind: "Job",
+                name: &job_name,
+            };
+            let request = observe::job_state(&pods, &j);
+            Some(ctx.shared.call(call, request, |e| e).await?)
         }
         _ => None,
     };
@@ -225,13 +232,25 @@ async fn act(
                 default_image: image,
             };
             let config_maps: Api<ConfigMap> = Api::namespaced(client(ctx), &ns);
-            apply::apply(&config_maps, &job::config_map(&plan), None)
-                .await
-                .map_err(|e| apply_error("ConfigMap", &name, e))?;
+            let config_map = job::config_map(&plan);
+            let request = apply::apply(&config_maps, &config_map, None);
+            let call = Call {
+                verb: "apply",
+                kind: "ConfigMap",
+                name: &name,
+            };
+            let step = |e| apply_error("ConfigMap", &name, e);
+            ctx.shared.call(call, request, step).await?;
             let jobs: Api<Job> = Api::namespaced(client(ctx), &ns);
-            apply::apply(&jobs, &job::job(&plan), None)
-                .await
-                .map_err(|e| apply_error("Job", &name, e))?;
+            let job = job::job(&plan);
+            let call = Call {
+                kind: "Job",
+                ..call
+            };
+            let step = |e| apply_error("Job", &name, e);
+            ctx.shared
+                .call(call, apply::apply(&jobs, &job, None), step)
+                .await?;
         }
         Step::Restart => cleanup::delete_job(ctx, &ns, &name).await?,
         _ => {}
@@ -281,13 +300,15 @@ pub(super) async fn write_status(
     }
     let patch = json!({ "apiVersion": RagIndex::api_version(&()), "kind": KIND, "status": status });
     let api: Api<RagIndex> = Api::namespaced(client(ctx), &index.namespace().unwrap_or_default());
-    api.patch_status(
-        &index.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::Status)?;
+    let (name, params) = (index.name_any(), PatchParams::apply(FIELD_MANAGER).force());
+    let call = Call {
+        verb: "patch status of",
+        kind: KIND,
+        name: &name,
+    };
+    let patch = Patch::Apply(&patch);
+    let request = api.patch_status(&name, &params, &patch);
+    ctx.shared.call(call, request, Error::Status).await?;
     Ok(true)
 }
 

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -20,6 +20,8 @@ use super::desired::{Desired, Workload};
 use super::observe::Snapshot;
 use crate::api::Color;
 use crate::apply::{self, Applied};
+use crate::client::Call;
+use crate::context::Shared;
 use crate::error::Error;
 use crate::meta::controlled_by;
 use crate::monitoring::discovery;
@@ -40,7 +42,7 @@ pub struct Owner<'a> {
 }
 
 struct Writer<'a> {
-    client: &'a Client,
+    shared: &'a Shared,
     owner: &'a Owner<'a>,
     changes: Vec<Change>,
 }
@@ -50,7 +52,7 @@ impl Writer<'_> {
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
     {
-        Api::namespaced(self.client.clone(), self.owner.namespace)
+        Api::namespaced(self.shared.client.clone(), self.owner.namespace)
     }
 
     async fn apply<K>(&mut self, desired: &K, observed: Option<&K>) -> Result<(), Error>
@@ -58,13 +60,21 @@ impl Writer<'_> {
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
         K: Serialize + DeserializeOwned + Clone + Debug,
     {
-        let applied = apply::apply(&self.api(), desired, observed)
-            .await
-            .map_err(|source| Error::Apply {
+        let (api, name) = (self.api(), desired.name_any());
+        let call = Call {
+            verb: "apply",
+            kind: kind_of::<K>(),
+            name: &name,
+        };
+        let request = apply::apply(&api, desired, observed);
+        let applied = self
+            .shared
+            .call(call, request, |source| Error::Apply {
                 kind: kind_of::<K>(),
-                name: desired.name_any(),
+                name: name.clone(),
                 source,
-            })?;
+            })
+            .await?;
         if applied != Applied::Unchanged {
             self.changes.push(Change {
                 kind: K::kind(&()).into(),
@@ -92,14 +102,20 @@ impl Writer<'_> {
                 if current.spec.as_ref().and_then(|s| s.replicas) == Some(replicas) {
                     return Ok(());
                 }
-                let name = current.name_any();
-                apply::scale(&self.api::<Deployment>(), &name, replicas)
-                    .await
-                    .map_err(|source| Error::Scale {
+                let (api, name) = (self.api::<Deployment>(), current.name_any());
+                let call = Call {
+                    verb: "scale",
+                    kind: "Deployment",
+                    name: &name,
+                };
+                let request = apply::scale(&api, &name, replicas);
+                self.shared
+                    .call(call, request, |source| Error::Scale {
                         kind: "Deployment",
-                        name,
+                        name: name.clone(),
                         source,
                     })
+                    .await
             }
         }
     }
@@ -140,14 +156,20 @@ impl Writer<'_> {
                 && !wanted.contains(&o.name_any())
         });
         for orphan in orphans {
-            let name = orphan.name_any();
-            apply::delete(&self.api::<K>(), &name)
-                .await
-                .map_err(|source| Error::Sweep {
+            let (api, name) = (self.api::<K>(), orphan.name_any());
+            let call = Call {
+                verb: "delete",
+                kind: kind_of::<K>(),
+                name: &name,
+            };
+            let request = apply::delete(&api, &name);
+            self.shared
+                .call(call, request, |source| Error::Sweep {
                     kind: kind_of::<K>(),
                     name: name.clone(),
                     source,
-                })?;
+                })
+                .await?;
             self.changes.push(Change {
                 kind: K::kind(&()).into(),
                 name,
@@ -167,7 +189,7 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
 
 /// Applies `desired` and sweeps what it no longer names; returns the writes made.
 pub async fn apply(
-    client: &Client,
+    shared: &Shared,
     owner: &Owner<'_>,
     desired: Desired,
     observed: &Snapshot,
@@ -186,7 +208,7 @@ pub async fn apply(
         monitoring,
     } = desired;
     let mut w = Writer {
-        client,
+        shared,
         owner,
         changes: vec![],
     };

@@ -13,6 +13,7 @@ pub mod observe;
 mod reconcile;
 pub mod rollout;
 pub mod status;
+mod uncached;
 pub mod validate;
 
 use std::sync::Arc;

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -13,19 +12,19 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::apply::{self, Change, Owner};
-use super::build::{self, Validated};
-use super::desired::{Desired, Rendered, snapshots_in_use};
+use super::build;
+use super::desired::{Desired, Rendered};
 use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
 use super::rollout::{self, CutoverStep, Decision, Requests, RolloutInput, Scaling, annotation};
 use super::validate::{self, UserError};
-use super::{Context, KIND, monitoring_status, resync_after, status};
+use super::{Context, KIND, monitoring_status, resync_after, status, uncached};
 use crate::api::{RagPipeline, RagPipelineStatus};
 use crate::apply::{Applied, FIELD_MANAGER};
+use crate::client::Call;
 use crate::context::Note;
 use crate::error::Error;
 use crate::monitoring::discovery;
-use crate::watch::trim;
 
 /// How long a pipeline waiting for the user (a missing RagIndex, source or Secret) waits between
 /// looks, on top of the watch events that normally wake it.
@@ -51,7 +50,7 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let rendered = Rendered::new(&v);
     let observed = Snapshot::from_stores(&ctx.stores, &ns, &name);
     let decision = decide(p, ctx, &rendered, &observed, now).await?;
-    let Some(sources) = sources(ctx, &v, &observed).await? else {
+    let Some(sources) = uncached::sources(ctx, &v, &observed).await? else {
         return Ok(Action::requeue(STALE_RECHECK));
     };
     let monitoring = &ctx.stores.monitoring;
@@ -67,7 +66,7 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         name: &name,
         uid: &uid,
     };
-    let changes = apply::apply(&ctx.shared.client, &owner, desired, &observed, &ctx.stores).await?;
+    let changes = apply::apply(&ctx.shared, &owner, desired, &observed, &ctx.stores).await?;
     report_drift(p, ctx, &decision, &changes).await;
 
     let serving = status::Serving {
@@ -164,7 +163,7 @@ async fn decide(
         .as_ref()
         .map_or(rendered.revision.as_str(), |(_, r)| r);
     let pods = observe::serving_addrs(&observed.pods, color, revision);
-    let token = gate_token(p, ctx).await?;
+    let token = uncached::gate_token(p, ctx).await?;
     let request = CheckRequest {
         pods: &pods,
         health: &spec.rollout.health_check,
@@ -177,72 +176,6 @@ async fn decide(
         probe: Some(outcome),
         ..input
     }))
-}
-
-/// A token the runtime accepts, when it requires one: the first line of the pipeline's API keys
-/// Secret. Read when needed, so the caches never hold a Secret value.
-async fn gate_token(p: &RagPipeline, ctx: &Context) -> Result<Option<String>, Error> {
-    let Some(r) = p
-        .spec
-        .server
-        .as_ref()
-        .and_then(|s| s.api_keys_secret_ref.as_ref())
-    else {
-        return Ok(None);
-    };
-    let api: Api<Secret> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &p.namespace().unwrap_or_default(),
-    );
-    let secret = api.get(&r.name).await.map_err(|source| Error::Read {
-        what: format!("Secret {}", r.name),
-        source,
-    })?;
-    let value = secret.data.as_ref().and_then(|d| d.get(&r.key));
-    let text = value.map(|v| String::from_utf8_lossy(&v.0).into_owned());
-    Ok(text.and_then(|t| {
-        t.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(String::from)
-    }))
-}
-
-/// The source snapshots the pods mount: those the caches hold, and copies of the sources made
-/// now for a new content version. `None` when a source has changed since the caches saw it.
-async fn sources(
-    ctx: &Context,
-    v: &Validated,
-    observed: &Snapshot,
-) -> Result<Option<Vec<ConfigMap>>, Error> {
-    let ns = v.namespace();
-    let mut out = vec![];
-    for name in snapshots_in_use(v, observed) {
-        if let Some(existing) = crate::watch::get(&ctx.stores.config_maps, &ns, &name) {
-            out.push((*existing).clone());
-            continue;
-        }
-        let pipeline = v.name();
-        let Some(source) = v
-            .inputs
-            .sources
-            .iter()
-            .find(|s| build::snapshot_name(&pipeline, s) == name)
-        else {
-            // Mounted by an old Deployment and deleted by hand: its content is gone.
-            continue;
-        };
-        let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), &ns);
-        let content = api.get(&source.name).await.map_err(|e| Error::Read {
-            what: format!("ConfigMap {}", source.name),
-            source: e,
-        })?;
-        if trim::config_map_digest(&content) != source.digest {
-            return Ok(None);
-        }
-        out.push(build::snapshot(v, source, &content));
-    }
-    Ok(Some(out))
 }
 
 /// One Event when the CRDs `spec.monitoring` needs are found missing.
@@ -302,11 +235,16 @@ async fn write_status(
     }
     let patch =
         json!({ "apiVersion": RagPipeline::api_version(&()), "kind": KIND, "status": status });
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let stored = api(p, ctx)
-        .patch_status(&p.name_any(), &params, &Patch::Apply(&patch))
-        .await
-        .map_err(Error::Status)?;
+    let (params, name) = (PatchParams::apply(FIELD_MANAGER).force(), p.name_any());
+    let api = api(p, ctx);
+    let patch = Patch::Apply(&patch);
+    let request = api.patch_status(&name, &params, &patch);
+    let call = Call {
+        verb: "patch status of",
+        kind: KIND,
+        name: &name,
+    };
+    let stored = ctx.shared.call(call, request, Error::Status).await?;
     Ok(Some(stored))
 }
 
@@ -386,13 +324,14 @@ async fn consume_annotations(
         return Ok(None);
     }
     let patch = json!({ "metadata": { "annotations": remove } });
-    let stored = api(p, ctx)
-        .patch(
-            &p.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(Error::Annotations)?;
+    let (api, name) = (api(p, ctx), p.name_any());
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+    let request = api.patch(&name, &params, &patch);
+    let call = Call {
+        verb: "patch annotations of",
+        kind: KIND,
+        name: &name,
+    };
+    let stored = ctx.shared.call(call, request, Error::Annotations).await?;
     Ok(Some(stored))
 }
