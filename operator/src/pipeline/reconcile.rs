@@ -283,7 +283,12 @@ fn api(p: &RagPipeline, ctx: &Context) -> Api<RagPipeline> {
 
 async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
     for event in &decision.events {
-        info!(reason = event.reason, note = %event.note, "rollout");
+        // A failed, aborted or rolled-back rollout needs someone's attention: WARN, like its Event.
+        if event.warning {
+            warn!(reason = event.reason, note = %event.note, "rollout");
+        } else {
+            info!(reason = event.reason, note = %event.note, "rollout");
+        }
         let note = Note {
             warning: event.warning,
             reason: event.reason,

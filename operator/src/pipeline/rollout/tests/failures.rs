@@ -102,6 +102,12 @@ fn progress_deadline_fails_the_rollout_and_keeps_the_old_colour() {
         (DeploymentPlan::Keep, DeploymentPlan::Scale { replicas: 0 })
     );
     assert_eq!(d.active_service, Some(Blue));
+    let failed = d.events.iter().find(|e| e.reason == reason::ROLLOUT_FAILED);
+    assert!(
+        failed.is_some_and(|e| e.warning),
+        "a Warning Event, logged at WARN: {:?}",
+        d.events
+    );
 }
 
 /// Blue serves r1; r2 failed its health check and is remembered as failed.
