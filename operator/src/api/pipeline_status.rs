@@ -130,6 +130,9 @@ pub struct RolloutProgress {
     /// often the pipeline is reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe_at: Option<MicroTime>,
+    /// Failed attempts of this first deploy before this one (it is retried automatically).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
@@ -141,6 +144,13 @@ pub struct RolloutFailure {
     pub reason: String,
     /// What went wrong.
     pub message: String,
+    /// Consecutive failed attempts of a first deploy (nothing served while they failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    /// When a failed first deploy is tried again by itself; a rollout that failed while an
+    /// older revision serves waits for a spec change or `ragops.io/retry` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Time>,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]

@@ -137,7 +137,13 @@ fn in_flight(decision: &Decision, target: &str) -> Summary {
 
 fn failed(state: &RolloutState) -> Summary {
     let failure = state.failure.as_ref();
-    let message = failure.map_or_else(String::new, |f| format!("{}: {}", f.reason, f.message));
+    let message = failure.map_or_else(String::new, |f| match &f.retry_at {
+        Some(at) => format!(
+            "{}: {}; retried automatically at {}",
+            f.reason, f.message, at.0
+        ),
+        None => format!("{}: {}", f.reason, f.message),
+    });
     let why = match failure {
         Some(f) if f.reason == reason::ABORTED => reason::ABORTED,
         _ => reason::ROLLOUT_FAILED,

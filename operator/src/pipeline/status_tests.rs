@@ -45,6 +45,8 @@ fn each_step_maps_to_a_phase_and_kstatus_conditions() {
             revision: "r2".into(),
             reason: "HealthCheckFailed".into(),
             message: "503".into(),
+            attempts: None,
+            retry_at: None,
         }),
         ..active.clone()
     };

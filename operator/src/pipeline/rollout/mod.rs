@@ -151,14 +151,9 @@ fn roll_out(
 ) {
     let active = state.active.as_ref().map(|(c, _)| *c);
     let target = active.map_or(Color::Blue, Color::other);
-    if state.failure.as_ref().is_some_and(|f| f.revision == wanted) {
-        d.step = CutoverStep::Failed;
-        d.preview_service = Some(target);
-        if input.observed.get(target).is_some_and(|o| o.replicas > 0) {
-            d.set_plan(target, DeploymentPlan::Scale { replicas: 0 });
-        }
+    let Some(failed_attempts) = after_failure(input, state, d, target, wanted) else {
         return;
-    }
+    };
     state.failure = None;
     start(input, state, d, target, wanted);
     // The spec's revision is applied; a rollback's revision is already in its Deployment.
@@ -170,6 +165,9 @@ fn roll_out(
     d.set_plan(target, plan);
     d.preview_service = Some(target);
     let mut progress = state.progress.take().expect("set by start");
+    if failed_attempts.is_some() {
+        progress.failed_attempts = failed_attempts;
+    }
     let mut rollout = Rollout {
         input,
         target,
@@ -187,9 +185,80 @@ fn roll_out(
     match verdict {
         Some(Gate::Pass) => unreachable!("found only gates that did not pass"),
         Some(Gate::Hold(step)) => d.step = step,
-        Some(Gate::Fail(why, message)) => fail(state, d, target, wanted, why, message),
+        Some(Gate::Fail(why, message)) => {
+            let attempts = state.progress.as_ref().and_then(|p| p.failed_attempts);
+            fail(state, d, target, wanted, why, message);
+            if active.is_none() {
+                schedule_retry(input.now, state, d, attempts.unwrap_or(0) + 1);
+            }
+        }
         None => promote(input, state, d, target, active),
     }
+}
+
+/// Where a failed `wanted` revision stands: `None` while it stays failed (the decision is made),
+/// else the rollout goes on, carrying the failed attempts of a first deploy retried now.
+fn after_failure(
+    input: &RolloutInput<'_>,
+    state: &RolloutState,
+    d: &mut Decision,
+    target: Color,
+    wanted: &str,
+) -> Option<Option<i32>> {
+    let Some(failure) = state.failure.as_ref().filter(|f| f.revision == wanted) else {
+        return Some(None);
+    };
+    match failure.retry_at.as_ref().map(|t| t.0) {
+        Some(at) if input.now >= at => {
+            let attempts = failure.attempts.unwrap_or(1);
+            let note = format!(
+                "retrying the first deploy of revision {wanted} (attempt {})",
+                attempts + 1
+            );
+            d.event(reason::RETRYING, note);
+            Some(Some(attempts))
+        }
+        retry_at => {
+            d.step = CutoverStep::Failed;
+            d.preview_service = Some(target);
+            if input.observed.get(target).is_some_and(|o| o.replicas > 0) {
+                d.set_plan(target, DeploymentPlan::Scale { replicas: 0 });
+            }
+            if let Some(at) = retry_at {
+                d.requeue(until(input.now, at));
+            }
+            None
+        }
+    }
+}
+
+/// How long a failed first deploy waits before its next attempt: 30 s after the first failure,
+/// doubling with each further one, at most 10 minutes.
+pub fn first_deploy_backoff(attempts: i32) -> SignedDuration {
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(5);
+    SignedDuration::from_secs((30_i64 << doublings).min(600))
+}
+
+/// A first deploy that failed has no traffic to protect: it is tried again after a backoff. The
+/// count of attempts lives in the failure, so it survives a restart of the operator.
+fn schedule_retry(now: Timestamp, state: &mut RolloutState, d: &mut Decision, attempts: i32) {
+    let Some(failure) = state.failure.as_mut() else {
+        return;
+    };
+    let delay = first_deploy_backoff(attempts);
+    let at = now + delay;
+    failure.attempts = Some(attempts);
+    failure.retry_at = Some(Time(at));
+    let note = format!(
+        "nothing serves yet: the first deploy of revision {} is retried in {}s, at {at} \
+         (failed attempts: {attempts})",
+        failure.revision,
+        delay.as_secs()
+    );
+    d.event(reason::RETRY_SCHEDULED, note);
+    d.requeue(until(now, at));
 }
 
 /// Records the rollout of `revision` on `target`, starting it if it is new.
@@ -222,6 +291,7 @@ fn start(
         health_failures: 0,
         verified: false,
         last_probe_at: None,
+        failed_attempts: None,
     });
     // A pending scale-down of the active colour's predecessor is the target itself, so the active
     // colour is never touched here.
@@ -284,6 +354,8 @@ fn fail(
         revision: revision.to_string(),
         reason: why.to_string(),
         message,
+        attempts: None,
+        retry_at: None,
     });
     state.target = None;
     state.progress = None;

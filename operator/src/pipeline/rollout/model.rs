@@ -237,6 +237,10 @@ pub mod reason {
     pub const PROMOTED: &str = "Promoted";
     pub const SCALED_DOWN: &str = "ScaledDown";
     pub const RETRY: &str = "RetryRequested";
+    /// A failed first deploy will be tried again by itself.
+    pub const RETRY_SCHEDULED: &str = "RetryScheduled";
+    /// A failed first deploy is tried again.
+    pub const RETRYING: &str = "Retrying";
     pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
     pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
     pub const SMOKE_QUERY_FAILED: &str = "SmokeQueryFailed";

@@ -117,6 +117,8 @@ fn r2_failed_over_blue_r1() -> RolloutState {
             revision: "r2".into(),
             reason: "HealthCheckFailed".into(),
             message: "m".into(),
+            attempts: None,
+            retry_at: None,
         }),
         ..active(Blue, "r1")
     }

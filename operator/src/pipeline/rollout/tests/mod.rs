@@ -60,6 +60,7 @@ fn progress(
         health_failures: failures,
         verified,
         last_probe_at: None,
+        failed_attempts: None,
     })
 }
 
@@ -141,5 +142,6 @@ fn reasons(d: &Decision) -> Vec<&'static str> {
 
 mod cutover;
 mod failures;
+mod first_deploy;
 mod operations;
 mod scaling;
