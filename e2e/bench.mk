@@ -11,9 +11,11 @@ BENCH_TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: bench-operator
 
-bench-operator: e2e-bins
+# The operator under test is a release build, like Argo's; the bench itself (stand-in server,
+# watches, audit log) is the workspace's debug build, the same for both controllers.
+bench-operator: e2e-bins bins
 	$(E2E_NICE) $(BENCH_DIR)/hack/build-argo-rollouts.sh
-	$(CARGO) build --release -p rag-operator -p e2e --bin rag-operator --bin bench-operator
+	$(CARGO) build --release -p rag-operator --bin rag-operator
 	ulimit -n "$$(ulimit -Hn)"; \
-	RAGOPS_OPERATOR_BIN="$(BENCH_TARGET_DIR)/release/rag-operator" \
-	  "$(BENCH_TARGET_DIR)/release/bench-operator" $(BENCH_OPERATOR_ARGS)
+	RAGOPS_OPERATOR_BIN="$${RAGOPS_OPERATOR_BIN:-$(BENCH_TARGET_DIR)/release/rag-operator}" \
+	  "$(BENCH_TARGET_DIR)/debug/bench-operator" $(BENCH_OPERATOR_ARGS)

@@ -32,6 +32,7 @@ use self::subject::{NAMESPACE, REPLICAS};
 use crate::audit::AuditLog;
 use crate::cluster::OPERATOR_USER;
 use crate::process::ChildProcess;
+use crate::wait::wait_for;
 
 pub struct Options {
     pub sizes: Vec<usize>,
@@ -93,13 +94,18 @@ async fn run_one(o: &Options, subject: Subject, n: usize) -> Result<Run> {
         let path = file.to_string_lossy().into_owned();
         cluster.kubectl_output(&["apply", "--server-side", "-f", &path])?;
     }
-    cluster.kubectl_output(&[
+    // A CRD has no conditions for a moment after it is created, which `kubectl wait` fails on.
+    let established = [
         "wait",
         "--for=condition=Established",
         "crd",
         "--all",
-        "--timeout=60s",
-    ])?;
+        "--timeout=5s",
+    ];
+    wait_for("the CRDs established", Duration::from_secs(60), || async {
+        Ok(cluster.kubectl_output(&established).ok())
+    })
+    .await?;
     cluster.kubectl_output(&["create", "namespace", NAMESPACE])?;
     let standin = StandIn::start(&cluster.pod_cidrs).await?;
     eprintln!(
@@ -168,12 +174,12 @@ async fn run_one(o: &Options, subject: Subject, n: usize) -> Result<Run> {
     clocks.push(clock.stop(done, n, &ctl, &api, report::median_p90(latencies)));
 
     let clock = Clock::start("tail", &ctl, &api);
-    let pods = REPLICAS as usize * n;
-    let done = wait_goal(&observer, subject, pods, clock.name, o.limit, |s| {
-        pods.saturating_sub(s.live_pods.len().saturating_sub(pods))
+    let (owner, replicas) = (subject.owner_label(), REPLICAS as usize);
+    let done = wait_goal(&observer, subject, n, clock.name, o.limit, |s| {
+        s.settled(owner, replicas)
     })
     .await;
-    clocks.push(clock.stop(done / REPLICAS as usize, n, &ctl, &api, None));
+    clocks.push(clock.stop(done, n, &ctl, &api, None));
     controller.ensure_running()?;
     drop(ctl);
     let _ = controller.terminate(Duration::from_secs(10));
@@ -306,7 +312,11 @@ async fn create(client: &Client, manifest: Value) -> Result<()> {
         .api_version
         .split_once('/')
         .unwrap_or(("", &types.api_version));
-    let plural = format!("{}s", types.kind.to_lowercase());
+    let kind = types.kind.to_lowercase();
+    let plural = match kind.ends_with('x') || kind.ends_with('s') {
+        true => format!("{kind}es"),
+        false => format!("{kind}s"),
+    };
     let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
     let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &ar);

@@ -116,6 +116,20 @@ impl Seen {
             .count()
     }
 
+    /// Objects with exactly `replicas` live pods (the old colour gone), by `owner` label.
+    pub fn settled(&self, owner: &str, replicas: usize) -> usize {
+        let mut pods: HashMap<&str, usize> = HashMap::new();
+        for labels in self.live_pods.values() {
+            if let Some(o) = labels.get(owner) {
+                *pods.entry(o.as_str()).or_default() += 1;
+            }
+        }
+        self.objects
+            .keys()
+            .filter(|o| pods.get(o.as_str()) == Some(&replicas))
+            .count()
+    }
+
     /// How long after its new pods were Ready each object's active Service switched to them,
     /// for the switches seen after `since`.
     pub fn cutover_latencies(&self, since: Instant, replicas: usize) -> Vec<f64> {

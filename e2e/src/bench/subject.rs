@@ -54,6 +54,14 @@ impl Subject {
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1alpha1", kind), plural)
     }
 
+    /// The pod label naming the object a pod belongs to.
+    pub fn owner_label(self) -> &'static str {
+        match self {
+            Self::Ragops => "ragops.io/pipeline",
+            Self::Argo => "app",
+        }
+    }
+
     /// The CRD manifests to install first.
     pub fn crd_files(self) -> Result<Vec<PathBuf>> {
         Ok(match self {
@@ -67,7 +75,20 @@ impl Subject {
                 files.sort();
                 files
             }
-            Self::Argo => vec![argo_dir()?.join("crds/rollout-crd.yaml")],
+            // All of them: the controller's informers list each kind before it starts.
+            Self::Argo => {
+                let dir = argo_dir()?.join("crds");
+                [
+                    "rollout",
+                    "analysis-run",
+                    "analysis-template",
+                    "cluster-analysis-template",
+                    "experiment",
+                ]
+                .iter()
+                .map(|k| dir.join(format!("{k}-crd.yaml")))
+                .collect()
+            }
         })
     }
 
