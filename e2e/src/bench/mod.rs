@@ -63,14 +63,33 @@ pub async fn run(o: &Options) -> Result<String> {
             details.push_str(&report::breakdown(&run));
             runs.push(run);
         }
-        if let [a, b] = runs.as_slice() {
-            tables.push_str(&report::table(a, b));
-            tables.push('\n');
-        }
+        tables.push_str(&report::table(&runs));
+        tables.push('\n');
     }
     Ok(format!(
-        "{tables}\nAPI requests of the controller by verb and resource:\n\n```\n{details}```\n"
+        "{}\n{tables}\nAPI requests of the controller by verb and resource:\n\n```\n{details}```\n",
+        machine(o)
     ))
+}
+
+/// One line on where and how it ran.
+fn machine(o: &Options) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map_or("unknown CPU", |m| m.trim_start_matches([' ', '\t', ':']));
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!(
+        "{cores} cores ({model}); each run on a fresh control plane, kube-controller-manager and \
+         kube-scheduler at client QPS {} / burst {}; {} replicas per object; phase limit {} s, \
+         steady window {} s.\n",
+        o.control_plane.qps,
+        o.control_plane.burst,
+        REPLICAS,
+        o.limit.as_secs(),
+        o.steady.as_secs()
+    )
 }
 
 async fn run_one(o: &Options, subject: Subject, n: usize) -> Result<Run> {

@@ -103,8 +103,7 @@ pub fn median_p90(mut values: Vec<f64>) -> Option<(f64, f64)> {
 /// A row: label, and each run's value as a number (for the ratio) and as text.
 type Row = (String, Vec<(f64, String)>);
 
-fn rows(a: &Run, b: &Run) -> Vec<Row> {
-    let runs = [a, b];
+fn rows(runs: &[Run]) -> Vec<Row> {
     let each = |f: &dyn Fn(&Run) -> (f64, String)| runs.iter().map(|r| f(r)).collect::<Vec<_>>();
     let mut out: Vec<Row> = vec![];
     for name in ["create", "steady", "rollout", "tail"] {
@@ -181,23 +180,35 @@ fn rows(a: &Run, b: &Run) -> Vec<Row> {
     out
 }
 
-/// The Markdown table of two runs at the same size, with `a / b` ratios.
-pub fn table(a: &Run, b: &Run) -> String {
+/// The Markdown table of the runs at one size, with the ratio `first / second` when there are
+/// two.
+pub fn table(runs: &[Run]) -> String {
+    let Some(first) = runs.first() else {
+        return String::new();
+    };
+    let names: Vec<&str> = runs.iter().map(|r| r.subject).collect();
+    let ratio_header = match names.as_slice() {
+        [a, b] => format!(" {a} / {b} |"),
+        _ => String::new(),
+    };
     let mut s = format!(
-        "| N = {} | {} | {} | {} / {} |\n| --- | --- | --- | --- |\n",
-        a.n, a.subject, b.subject, a.subject, b.subject
+        "| N = {} | {} |{ratio_header}\n",
+        first.n,
+        names.join(" | ")
     );
-    for (label, values) in rows(a, b) {
-        let ratio = match (values[0].0, values[1].0) {
-            (x, y) if x.is_finite() && y.is_finite() && y > 0.0 => format!("{:.2}", x / y),
-            (x, y) if x == 0.0 && y == 0.0 => "=".into(),
-            _ => "–".into(),
+    s.push_str(&"| --- ".repeat(runs.len() + 1 + usize::from(runs.len() == 2)));
+    s.push_str("|\n");
+    for (label, values) in rows(runs) {
+        let texts: Vec<&str> = values.iter().map(|v| v.1.as_str()).collect();
+        let ratio = match values.as_slice() {
+            [(x, _), (y, _)] if x.is_finite() && y.is_finite() && *y > 0.0 => {
+                format!(" {:.2} |", x / y)
+            }
+            [(x, _), (y, _)] if *x == 0.0 && *y == 0.0 => " = |".into(),
+            [_, _] => " – |".into(),
+            _ => String::new(),
         };
-        let _ = writeln!(
-            s,
-            "| {label} | {} | {} | {ratio} |",
-            values[0].1, values[1].1
-        );
+        let _ = writeln!(s, "| {label} | {} |{ratio}", texts.join(" | "));
     }
     s
 }
@@ -297,7 +308,8 @@ mod tests {
             n: 10,
             phases: vec![phase("create", 40, 7, 8), phase("steady", 60, 10, 0)],
         };
-        let t = table(&a, &b);
+        assert!(table(std::slice::from_ref(&a)).contains("| create: wall time | 20 s |\n"));
+        let t = table(&[a, b]);
         assert!(
             t.contains("| create: wall time | 20 s | **7 of 10 after 40 s** | 0.50 |"),
             "{t}"
