@@ -56,10 +56,10 @@ struct Args {
     max_concurrent_reconciles: u16,
     /// Requests a second to the Kubernetes API on average (client-side token bucket; requests
     /// wait, never fail; a watch takes one token when it starts).
-    #[arg(long, env = "KUBE_API_QPS", default_value_t = NonZeroU32::new(50).expect("non-zero"))]
+    #[arg(long, env = "KUBE_API_QPS", default_value_t = NonZeroU32::new(100).expect("non-zero"))]
     kube_api_qps: NonZeroU32,
     /// Requests to the Kubernetes API allowed at once after a quiet spell.
-    #[arg(long, env = "KUBE_API_BURST", default_value_t = NonZeroU32::new(100).expect("non-zero"))]
+    #[arg(long, env = "KUBE_API_BURST", default_value_t = NonZeroU32::new(200).expect("non-zero"))]
     kube_api_burst: NonZeroU32,
     /// Seconds one request of a reconciliation may take, kube's own retries of 429/503/504
     /// included; then the reconciliation fails with reason APITimeout and backs off.

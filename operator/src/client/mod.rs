@@ -13,8 +13,11 @@ use kube::client::ClientBuilder;
 pub use self::deadline::{Call, bounded};
 pub use self::rate_limit::RateLimitLayer;
 
-/// The client-side rate limit. The defaults (50 requests a second, bursts of 100) are the values
-/// client-go's controllers are commonly sized with, ten times its library default of 5/10.
+/// The client-side rate limit. The defaults (100 requests a second, bursts of 200) are
+/// sized from `make bench-operator`: at 50 a second the limit, not the API server, set the pace
+/// of a fleet created together (100 pipelines: 1,100 writes, 22 s instead of 13 s), while the
+/// reconcile concurrency bound already keeps the API server from being flooded. One client
+/// serves every kind here; Argo Rollouts runs three at 40/80 each.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub qps: NonZeroU32,
