@@ -34,6 +34,9 @@ use crate::cluster::OPERATOR_USER;
 use crate::process::ChildProcess;
 use crate::wait::wait_for;
 
+/// Between the create phase and the steady window.
+const SETTLE: Duration = Duration::from_secs(5);
+
 pub struct Options {
     pub sizes: Vec<usize>,
     pub subjects: Vec<Subject>,
@@ -83,12 +86,13 @@ fn machine(o: &Options) -> String {
     format!(
         "{cores} cores ({model}); each run on a fresh control plane, kube-controller-manager and \
          kube-scheduler at client QPS {} / burst {}; {} replicas per object; phase limit {} s, \
-         steady window {} s.\n",
+         steady window {} s (opened {} s after the last object became Healthy).\n",
         o.control_plane.qps,
         o.control_plane.burst,
         REPLICAS,
         o.limit.as_secs(),
-        o.steady.as_secs()
+        o.steady.as_secs(),
+        SETTLE.as_secs()
     )
 }
 
@@ -160,6 +164,9 @@ async fn run_one(o: &Options, subject: Subject, n: usize) -> Result<Run> {
             .collect()
     };
 
+    // The writes that trail the last Healthy status (its Events) belong to the create phase, not
+    // to the steady state: the window opens after a settling pause that no phase counts.
+    tokio::time::sleep(SETTLE).await;
     let clock = Clock::start("steady", &ctl, &api);
     tokio::time::sleep(o.steady).await;
     let done = observer.seen.lock().unwrap().healthy(None);

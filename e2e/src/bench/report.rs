@@ -104,7 +104,7 @@ pub fn median_p90(mut values: Vec<f64>) -> Option<(f64, f64)> {
 type Row = (String, Vec<(f64, String)>);
 
 fn rows(runs: &[Run]) -> Vec<Row> {
-    let each = |f: &dyn Fn(&Run) -> (f64, String)| runs.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let each = |f: &dyn Fn(&Run) -> (f64, String)| runs.iter().map(f).collect::<Vec<_>>();
     let mut out: Vec<Row> = vec![];
     for name in ["create", "steady", "rollout", "tail"] {
         let wall = |r: &Run| {
