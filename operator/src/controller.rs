@@ -1,19 +1,54 @@
-//! What every controller of the manager does around its reconcile function, written once: the
-//! metrics and Event of each reconciliation, the backoff of a failed one, and the report of an
-//! object of our kinds that does not deserialize.
+//! What every controller of the manager does around its reconcile function, written once: how it
+//! is driven (bounded concurrency, stopped by a shutdown signal), the metrics and Event of each
+//! reconciliation, the backoff of a failed one, and the report of an object of our kinds that
+//! does not deserialize.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject};
-use kube::runtime::controller::Action;
+use kube::runtime::Controller;
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, field, info_span, warn};
 
 use crate::context::{Backoff, Note, Shared};
 use crate::error::Error;
+
+/// Runs `controller` with at most `concurrency` reconciliations at once until a shutdown signal;
+/// a failure of the loop itself (not of a reconciliation) is logged with `kind`.
+pub async fn drive<K, C, F>(
+    kind: &'static str,
+    controller: Controller<K>,
+    concurrency: u16,
+    reconcile: impl FnMut(Arc<K>, Arc<C>) -> F,
+    error_policy: impl Fn(Arc<K>, &Error, Arc<C>) -> Action,
+    ctx: Arc<C>,
+) where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    C: Send + Sync + 'static,
+    F: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    controller
+        .with_config(Config::default().concurrency(concurrency))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(kind, error = %e, "reconcile loop");
+            }
+        })
+        .await;
+}
 
 /// `namespace/name`: the backoff's key.
 fn key<K: Resource>(o: &K) -> String {

@@ -21,10 +21,9 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use tracing::{info, warn};
+use tracing::info;
 
 use self::cache::Stores;
 use crate::api::RagIndex;
@@ -81,16 +80,9 @@ pub async fn run(shared: Arc<Shared>, settings: Settings) {
         backoff: Backoff::default(),
         settings,
     });
-    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
-    let reconciling = controller
-        .with_config(config)
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(error = %e, "RagIndex reconcile loop");
-            }
-        });
+    let concurrency = ctx.settings.concurrency;
+    let reconciling =
+        controller::drive(KIND, controller, concurrency, reconcile, error_policy, ctx);
     futures::future::join(reconciling, signal_ready).await;
 }
 

@@ -20,10 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use tracing::{info, warn};
+use tracing::info;
 
 use self::cache::Stores;
 use self::health::HealthChecker;
@@ -92,16 +91,9 @@ pub async fn run(
         backoff: Backoff::default(),
         settings,
     });
-    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
-    let reconciling = controller
-        .with_config(config)
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(error = %e, "reconcile loop");
-            }
-        });
+    let concurrency = ctx.settings.concurrency;
+    let reconciling =
+        controller::drive(KIND, controller, concurrency, reconcile, error_policy, ctx);
     // Polled together in this task: the caches fill only while the controller runs.
     futures::future::join(reconciling, signal_ready).await;
 }
