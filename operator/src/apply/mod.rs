@@ -6,6 +6,7 @@ mod drift;
 
 use std::fmt::Debug;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -32,17 +33,21 @@ pub enum Applied {
     Deleted,
 }
 
+/// Whether `entry` records what the operator's server-side applies own (not its status, not
+/// its scale): the one managed-fields entry drift detection reads.
+pub fn is_own_apply(entry: &ManagedFieldsEntry) -> bool {
+    entry.manager.as_deref() == Some(FIELD_MANAGER)
+        && entry.operation.as_deref() == Some("Apply")
+        && entry.subresource.as_deref().unwrap_or_default().is_empty()
+}
+
 /// The `fieldsV1` the operator's server-side applies own in `obj` (not its status).
 pub fn owned_fields<K: Resource>(obj: &K) -> Option<Value> {
     obj.meta()
         .managed_fields
         .as_ref()?
         .iter()
-        .find(|m| {
-            m.manager.as_deref() == Some(FIELD_MANAGER)
-                && m.operation.as_deref() == Some("Apply")
-                && m.subresource.as_deref().unwrap_or_default().is_empty()
-        })
+        .find(|m| is_own_apply(m))
         .and_then(|m| m.fields_v1.as_ref())
         .map(|f| f.0.clone())
 }

@@ -2,17 +2,20 @@
 //! to a content digest), their ingest Jobs, and the metadata of the pipelines' Deployments (the
 //! collections they serve, for garbage collection).
 
+use std::collections::BTreeMap;
+
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::COMPONENT;
+use super::{COLLECTION_ANNOTATION, COMPONENT};
 use crate::api::RagIndex;
 use crate::meta::{MANAGED_BY, MANAGER};
 use crate::watch::{api, cached, cached_lenient, dynamic_api, trim};
@@ -60,7 +63,7 @@ pub fn controller(
     let (jobs, job_stream) = cached(
         api(client, namespace),
         watcher::Config::default().labels(&ingest),
-        |_| {},
+        trim::owned,
     );
     let (config_maps, config_map_stream) = cached(
         api(client, namespace),
@@ -70,7 +73,7 @@ pub fn controller(
     let (deployments, deployment_stream) = cached(
         api::<PartialObjectMeta<Deployment>>(client, namespace),
         watcher::Config::default().labels(&managed),
-        |_| {},
+        collection_only,
     );
     // Only kept filled, never a trigger: the collections in use matter when an ingest completes.
     tokio::spawn(deployment_stream.for_each(|_| async {}));
@@ -89,6 +92,22 @@ pub fn controller(
 }
 
 /// The indexes that read `cm` as a source.
+/// A pipeline Deployment as garbage collection reads it: the collection it serves, nothing else.
+fn collection_only(d: &mut PartialObjectMeta<Deployment>) {
+    let collection = d.metadata.annotations.take().and_then(|mut a| {
+        let value = a.remove(COLLECTION_ANNOTATION)?;
+        Some(BTreeMap::from([(COLLECTION_ANNOTATION.to_string(), value)]))
+    });
+    d.metadata = ObjectMeta {
+        name: d.metadata.name.take(),
+        namespace: d.metadata.namespace.take(),
+        uid: d.metadata.uid.take(),
+        resource_version: d.metadata.resource_version.take(),
+        annotations: collection,
+        ..ObjectMeta::default()
+    };
+}
+
 fn readers_of(indexes: &Store<RagIndex>, cm: &ConfigMap) -> Vec<ObjectRef<RagIndex>> {
     let name = cm.name_any();
     indexes
@@ -103,4 +122,32 @@ fn readers_of(indexes: &Store<RagIndex>, cm: &ConfigMap) -> Vec<ObjectRef<RagInd
         })
         .map(|i| ObjectRef::from_obj(&*i))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn deployments_keep_the_collection_they_serve_and_nothing_else() {
+        let mut d: PartialObjectMeta<Deployment> = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "p-blue", "namespace": "a", "uid": "u", "resourceVersion": "7",
+                "labels": { "app": "p" },
+                "annotations": { COLLECTION_ANNOTATION: "docs-3", "other": "x" },
+                "managedFields": [{ "manager": "ragops", "operation": "Apply" }],
+            },
+        }))
+        .unwrap();
+        collection_only(&mut d);
+        assert_eq!(d.name_any(), "p-blue");
+        assert_eq!(d.metadata.uid.as_deref(), Some("u"));
+        let annotations = d.annotations();
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations[COLLECTION_ANNOTATION], "docs-3");
+        assert!(d.metadata.managed_fields.is_none() && d.metadata.labels.is_none());
+    }
 }

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::crd::{GROUP_VERSION, PrometheusRule, ServiceMonitor};
 use crate::api::RagPipeline;
 use crate::meta::{MANAGED_BY, MANAGER};
-use crate::watch::{api, cached};
+use crate::watch::{api, cached, trim};
 
 /// How often the operator looks for the CRDs by default (`--monitoring-recheck-seconds`).
 pub const RECHECK: Duration = Duration::from_secs(30);
@@ -148,9 +148,16 @@ async fn start_watches(
     }
     info!("monitoring.coreos.com is served: watching ServiceMonitors and PrometheusRules");
     let config = || watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
-    let (monitors, monitor_events) =
-        cached(api::<ServiceMonitor>(client, namespace), config(), |_| {});
-    let (rules, rule_events) = cached(api::<PrometheusRule>(client, namespace), config(), |_| {});
+    let (monitors, monitor_events) = cached(
+        api::<ServiceMonitor>(client, namespace),
+        config(),
+        trim::owned,
+    );
+    let (rules, rule_events) = cached(
+        api::<PrometheusRule>(client, namespace),
+        config(),
+        trim::owned,
+    );
     let forward = |tx: mpsc::UnboundedSender<ObjectRef<RagPipeline>>| {
         move |o: &dyn OwnedBy| {
             if let Some(owner) = o.pipeline() {

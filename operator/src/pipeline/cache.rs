@@ -85,12 +85,11 @@ pub fn controller(
     let all = watcher::Config::default;
     let dynamic = dynamic_api::<RagPipeline>(client.clone(), namespace);
     let (pipelines, pipeline_stream) = cached_lenient(dynamic, all(), invalid);
-    let (indexes, index_stream) = cached(api(client, namespace), all(), |_| {});
-    // Deployments are kept whole: drift detection reads their managed fields.
-    let (deployments, deployment_stream) = cached(api(client, namespace), managed(), |_| {});
-    let (services, service_stream) = cached(api(client, namespace), managed(), |_| {});
-    let (hpas, hpa_stream) = cached(api(client, namespace), managed(), |_| {});
-    let (pdbs, pdb_stream) = cached(api(client, namespace), managed(), |_| {});
+    let (indexes, index_stream) = cached(api(client, namespace), all(), trim::unmanaged);
+    let (deployments, deployment_stream) = cached(api(client, namespace), managed(), trim::owned);
+    let (services, service_stream) = cached(api(client, namespace), managed(), trim::owned);
+    let (hpas, hpa_stream) = cached(api(client, namespace), managed(), trim::owned);
+    let (pdbs, pdb_stream) = cached(api(client, namespace), managed(), trim::owned);
     let (pods, pod_stream) = cached(api(client, namespace), managed(), trim::pod);
     let (config_maps, config_map_stream) = cached(api(client, namespace), all(), trim::config_map);
     let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);

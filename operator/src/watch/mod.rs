@@ -98,7 +98,8 @@ pub fn dynamic_api<K: Resource<DynamicType = ()>>(
     }
 }
 
-/// One watch event of untyped objects as typed ones; `None` drops an object that does not parse.
+/// One watch event of untyped objects as typed ones (without managed fields, which nothing
+/// reads); `None` drops an object that does not parse.
 /// The deletion of an object that no longer parses removes the version the store holds
 /// (`stored`), so the store never keeps an object that is gone.
 fn typed<K>(
@@ -110,7 +111,10 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned,
 {
     let parse = |o: DynamicObject| match o.clone().try_parse::<K>() {
-        Ok(k) => Some(k),
+        Ok(mut k) => {
+            trim::unmanaged(&mut k);
+            Some(k)
+        }
         Err(e) => {
             invalid(&o, &e.to_string());
             None

@@ -1,16 +1,19 @@
-//! What the stores keep of each object: only what the operator reads. Pods keep their labels,
-//! IP and readiness; ConfigMaps the operator does not own keep a digest of their content instead
-//! of the content; Secrets keep their keys with a digest of each value, never a value.
+//! What the stores keep of each object: only what the operator reads. Objects the operator
+//! applies keep the one managed-fields entry drift detection reads (the controller-manager's and
+//! anyone else's are often larger than the object itself); pods keep their labels, IP and
+//! readiness; ConfigMaps the operator does not own keep a digest of their content instead of the
+//! content; Secrets keep their keys with a digest of each value, never a value.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodCondition, PodStatus, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
 use serde_json::json;
 
-use crate::digest;
 use crate::meta::{MANAGED_BY, MANAGER};
+use crate::{apply, digest};
 
 /// Annotation a trimmed ConfigMap carries instead of its content.
 pub const CONTENT_DIGEST: &str = "ragops.io/content-digest";
@@ -19,6 +22,20 @@ pub const CONTENT_DIGEST: &str = "ragops.io/content-digest";
 fn lean(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
     meta.annotations = None;
+}
+
+/// An object the operator applies: whole, but of its managed fields only what the operator's own
+/// applies own.
+pub fn owned<K: Resource>(obj: &mut K) {
+    if let Some(entries) = obj.meta_mut().managed_fields.as_mut() {
+        entries.retain(apply::is_own_apply);
+    }
+}
+
+/// One of the operator's own kinds (or any object it reads but never applies): managed fields
+/// are never read.
+pub fn unmanaged<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 /// A Pod as the cutover reads it: labels, IP, phase, the Ready condition.
@@ -59,7 +76,7 @@ pub fn config_map(cm: &mut ConfigMap) {
         .and_then(|l| l.get(MANAGED_BY))
         .is_some_and(|v| v == MANAGER);
     if ours {
-        return;
+        return owned(cm);
     }
     let digest = config_map_digest(cm);
     lean(&mut cm.metadata);
@@ -96,7 +113,34 @@ pub fn content_digest(cm: &ConfigMap) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use serde_json::Value;
+
     use super::*;
+
+    #[test]
+    fn owned_objects_keep_only_what_the_operators_applies_own() {
+        let entry = |manager: &str, operation: &str, subresource: Option<&str>| {
+            json!({ "manager": manager, "operation": operation, "subresource": subresource,
+                    "fieldsType": "FieldsV1", "fieldsV1": { "f:spec": {} } })
+        };
+        let mut d: Deployment = serde_json::from_value(json!({
+            "metadata": { "name": "a", "managedFields": [
+                entry("kube-controller-manager", "Update", Some("status")),
+                entry("ragops", "Update", Some("scale")),
+                entry("ragops", "Apply", None),
+                entry("kubectl-edit", "Update", None),
+            ]},
+            "spec": { "selector": {}, "template": {} },
+        }))
+        .unwrap();
+        owned(&mut d);
+        let kept = d.metadata.managed_fields.as_deref().unwrap_or_default();
+        assert_eq!(kept.len(), 1);
+        assert!(apply::is_own_apply(&kept[0]));
+        assert_eq!(apply::owned_fields(&d), Some(json!({ "f:spec": {} })));
+        assert_ne!(serde_json::to_value(&d.spec).unwrap(), Value::Null);
+    }
 
     #[test]
     fn secrets_keep_keys_and_digests_never_values() {
