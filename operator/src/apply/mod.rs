@@ -36,27 +36,47 @@ pub enum Applied {
 /// Whether `entry` records what the operator's server-side applies own (not its status, not
 /// its scale): the one managed-fields entry drift detection reads.
 pub fn is_own_apply(entry: &ManagedFieldsEntry) -> bool {
-    entry.manager.as_deref() == Some(FIELD_MANAGER)
-        && entry.operation.as_deref() == Some("Apply")
-        && entry.subresource.as_deref().unwrap_or_default().is_empty()
+    own_apply(
+        entry.manager.as_deref(),
+        entry.operation.as_deref(),
+        entry.subresource.as_deref(),
+    )
 }
 
-/// The `fieldsV1` the operator's server-side applies own in `obj` (not its status).
-pub fn owned_fields<K: Resource>(obj: &K) -> Option<Value> {
-    obj.meta()
-        .managed_fields
-        .as_ref()?
+fn own_apply(manager: Option<&str>, operation: Option<&str>, subresource: Option<&str>) -> bool {
+    manager == Some(FIELD_MANAGER)
+        && operation == Some("Apply")
+        && subresource.unwrap_or_default().is_empty()
+}
+
+/// The `fieldsV1` the operator's server-side applies own in `obj`, an object as JSON (not its
+/// status).
+pub fn owned_fields(obj: &Value) -> Option<&Value> {
+    let entries = obj.pointer("/metadata/managedFields")?.as_array()?;
+    fn text<'a>(e: &'a Value, key: &str) -> Option<&'a str> {
+        e.get(key).and_then(Value::as_str)
+    }
+    entries
         .iter()
-        .find(|m| is_own_apply(m))
-        .and_then(|m| m.fields_v1.as_ref())
-        .map(|f| f.0.clone())
+        .find(|e| {
+            own_apply(
+                text(e, "manager"),
+                text(e, "operation"),
+                text(e, "subresource"),
+            )
+        })?
+        .get("fieldsV1")
 }
 
-/// Why `observed` must be applied to become `desired`; none when it need not be.
+/// Why `observed` must be applied to become `desired`; none when it need not be. `observed` is
+/// read as the API server stores it: from the text a trimmed cache kept, or as it is.
 pub fn needs_apply<K: Resource + Serialize>(desired: &K, observed: &K) -> Option<String> {
     let d = serde_json::to_value(desired).ok()?;
-    let o = serde_json::to_value(observed).ok()?;
-    drift(&d, &o, owned_fields(observed).as_ref())
+    let o = match crate::watch::trim::as_stored(observed.meta()) {
+        Some(text) => serde_json::from_str(text).ok()?,
+        None => serde_json::to_value(observed).ok()?,
+    };
+    drift(&d, &o, owned_fields(&o))
 }
 
 /// Applies `desired` unless `observed` already matches it.

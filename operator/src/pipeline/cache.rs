@@ -86,7 +86,8 @@ pub fn controller(
     let dynamic = dynamic_api::<RagPipeline>(client.clone(), namespace);
     let (pipelines, pipeline_stream) = cached_lenient(dynamic, all(), invalid);
     let (indexes, index_stream) = cached(api(client, namespace), all(), trim::unmanaged);
-    let (deployments, deployment_stream) = cached(api(client, namespace), managed(), trim::owned);
+    let (deployments, deployment_stream) =
+        cached(api(client, namespace), managed(), trim::deployment);
     let (services, service_stream) = cached(api(client, namespace), managed(), trim::owned);
     let (hpas, hpa_stream) = cached(api(client, namespace), managed(), trim::owned);
     let (pdbs, pdb_stream) = cached(api(client, namespace), managed(), trim::owned);

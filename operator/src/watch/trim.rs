@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodCondition, PodStatus, Secret};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodCondition, PodSpec, PodStatus, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde_json::json;
@@ -30,6 +31,40 @@ pub fn owned<K: Resource>(obj: &mut K) {
     if let Some(entries) = obj.meta_mut().managed_fields.as_mut() {
         entries.retain(apply::is_own_apply);
     }
+}
+
+/// Annotation a cached Deployment carries instead of most of its spec: the object as the API
+/// server stores it (status aside, of its managed fields only the operator's apply entry), as
+/// JSON text. Drift detection compares with it; a pod spec kept as typed fields is several times
+/// larger than its text (every `Option` of every container, probe and volume takes its room).
+pub const AS_STORED: &str = "ragops.io/as-stored";
+
+/// A Deployment the operator applies, as its store keeps it: metadata, replicas, selector, the
+/// pod template's metadata and volumes (the ConfigMaps it mounts), status, and [`AS_STORED`].
+pub fn deployment(d: &mut Deployment) {
+    owned(d);
+    let status = d.status.take();
+    let text = serde_json::to_string(&*d).unwrap_or_default();
+    d.status = status;
+    d.metadata.managed_fields = None;
+    if let Some(pod) = d.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+        *pod = PodSpec {
+            volumes: pod.volumes.take(),
+            ..PodSpec::default()
+        };
+    }
+    d.metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(AS_STORED.into(), text);
+}
+
+/// The object as the API server stores it, when a trim kept it as [`AS_STORED`] text.
+pub fn as_stored(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()?
+        .get(AS_STORED)
+        .map(String::as_str)
 }
 
 /// One of the operator's own kinds (or any object it reads but never applies): managed fields
@@ -113,7 +148,6 @@ pub fn content_digest(cm: &ConfigMap) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::apps::v1::Deployment;
     use serde_json::Value;
 
     use super::*;
@@ -138,8 +172,69 @@ mod tests {
         let kept = d.metadata.managed_fields.as_deref().unwrap_or_default();
         assert_eq!(kept.len(), 1);
         assert!(apply::is_own_apply(&kept[0]));
-        assert_eq!(apply::owned_fields(&d), Some(json!({ "f:spec": {} })));
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(apply::owned_fields(&json), Some(&json!({ "f:spec": {} })));
         assert_ne!(serde_json::to_value(&d.spec).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn deployments_keep_their_spec_as_text_and_drift_reads_it() {
+        let spec = |image: &str| {
+            json!({ "replicas": 2, "selector": { "matchLabels": { "app": "a" } },
+                "template": { "metadata": { "labels": { "app": "a" } }, "spec": {
+                    "containers": [{ "name": "runtime", "image": image }],
+                    "volumes": [{ "name": "config", "configMap": { "name": "a-config" } }],
+                }},
+            })
+        };
+        let desired: Deployment =
+            serde_json::from_value(json!({ "metadata": { "name": "a" }, "spec": spec("v1") }))
+                .unwrap();
+        let stored = |image: &str| -> Deployment {
+            let mut d: Deployment = serde_json::from_value(json!({
+                "metadata": { "name": "a", "generation": 3, "managedFields": [
+                    { "manager": "ragops", "operation": "Apply", "fieldsType": "FieldsV1",
+                      "fieldsV1": { "f:spec": { "f:replicas": {} } } },
+                    { "manager": "kube-controller-manager", "operation": "Update",
+                      "subresource": "status", "fieldsV1": { "f:status": {} } },
+                ]},
+                "spec": spec(image),
+                "status": { "observedGeneration": 3, "availableReplicas": 2 },
+            }))
+            .unwrap();
+            deployment(&mut d);
+            d
+        };
+
+        let kept = stored("v1");
+        let pod = kept.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert!(
+            pod.containers.is_empty(),
+            "the pod spec is kept as text only"
+        );
+        assert_eq!(pod.volumes.as_ref().unwrap()[0].name, "config");
+        assert_eq!(kept.spec.as_ref().unwrap().replicas, Some(2));
+        assert_eq!(kept.status.as_ref().unwrap().available_replicas, Some(2));
+        assert!(kept.metadata.managed_fields.is_none());
+        let text: Value = serde_json::from_str(as_stored(&kept.metadata).unwrap()).unwrap();
+        assert_eq!(
+            text["metadata"]["managedFields"].as_array().unwrap().len(),
+            1
+        );
+        assert!(text.get("status").is_none());
+
+        assert_eq!(apply::needs_apply(&desired, &kept), None);
+        assert_eq!(
+            apply::needs_apply(&desired, &stored("v2")).as_deref(),
+            Some(".spec.template.spec.containers[0].image")
+        );
+        // What the operator's apply entry owns but the desired object no longer sets.
+        let mut unset = desired.clone();
+        unset.spec.as_mut().unwrap().replicas = None;
+        assert_eq!(
+            apply::needs_apply(&unset, &kept).as_deref(),
+            Some(".spec.replicas (no longer set)")
+        );
     }
 
     #[test]
