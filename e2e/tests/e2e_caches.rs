@@ -233,7 +233,10 @@ async fn a_field_the_operator_no_longer_sets_is_removed() -> Result<()> {
         .patch("docs-preview", &params, &Patch::Apply(&old))
         .await?;
     assert_eq!(applied.labels().get("stale").map(String::as_str), Some("1"));
-    let owned = rag_operator::apply::owned_fields(&applied).unwrap_or_default();
+    let applied = serde_json::to_value(&applied)?;
+    let owned = rag_operator::apply::owned_fields(&applied)
+        .cloned()
+        .unwrap_or_default();
     assert!(
         owned["f:metadata"]["f:labels"].get("f:stale").is_some(),
         "the operator's field manager owns the label: {owned}"

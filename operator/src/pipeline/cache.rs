@@ -18,11 +18,12 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::build::PIPELINE_LABEL;
+use super::pod_index::PodIndex;
 use super::validate::referenced_secrets;
 use crate::api::{RagIndex, RagPipeline};
 use crate::meta::{MANAGED_BY, MANAGER};
 use crate::monitoring::discovery;
-use crate::watch::{api, cached, cached_lenient, dynamic_api, trim};
+use crate::watch::{api, cached, cached_lenient, cached_observed, dynamic_api, trim};
 
 /// Everything a pipeline reconciliation reads, as the watches last saw it.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct Stores {
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub pdbs: Store<PodDisruptionBudget>,
     pub pods: Store<Pod>,
+    /// The pods' names by pipeline, following the pod store.
+    pub pods_by_pipeline: PodIndex,
     /// The Prometheus Operator's kinds: whether they are served, and our objects of them.
     pub monitoring: discovery::Stores,
     /// Whether every watch has listed once (see [`Stores::sync`]).
@@ -91,7 +94,12 @@ pub fn controller(
     let (services, service_stream) = cached(api(client, namespace), managed(), trim::owned);
     let (hpas, hpa_stream) = cached(api(client, namespace), managed(), trim::owned);
     let (pdbs, pdb_stream) = cached(api(client, namespace), managed(), trim::owned);
-    let (pods, pod_stream) = cached(api(client, namespace), managed(), trim::pod);
+    let pods_by_pipeline = PodIndex::default();
+    let index = pods_by_pipeline.clone();
+    let (pods, pod_stream) =
+        cached_observed(api(client, namespace), managed(), trim::pod, move |e| {
+            index.apply(e)
+        });
     let (config_maps, config_map_stream) = cached(api(client, namespace), all(), trim::config_map);
     let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);
     let discovery = discovery::spawn(client.clone(), namespace.map(String::from), recheck);
@@ -105,6 +113,7 @@ pub fn controller(
         hpas,
         pdbs,
         pods,
+        pods_by_pipeline,
         monitoring: discovery.stores.clone(),
         synced: synced_rx,
     };

@@ -10,6 +10,7 @@ mod gauges;
 pub mod health;
 pub mod monitoring_status;
 pub mod observe;
+pub mod pod_index;
 mod reconcile;
 pub mod rollout;
 pub mod status;

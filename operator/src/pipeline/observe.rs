@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::build::{
-    COLOR_LABEL, PIPELINE_LABEL, REVISION_LABEL, RUNTIME_PORT, config_map_name, deployment_name,
+    COLOR_LABEL, REVISION_LABEL, RUNTIME_PORT, config_map_name, deployment_name,
     preview_service_name,
 };
 use super::cache::Stores;
@@ -45,14 +45,7 @@ impl Snapshot {
             preview_service: svc(&preview_service_name(name)),
             hpa: crate::watch::get(&stores.hpas, ns, name).map(|o| (*o).clone()),
             pdb: crate::watch::get(&stores.pdbs, ns, name).map(|o| (*o).clone()),
-            pods: stores
-                .pods
-                .state()
-                .iter()
-                .filter(|p| {
-                    p.metadata.namespace.as_deref() == Some(ns)
-                        && label(p.metadata.labels.as_ref(), PIPELINE_LABEL) == Some(name)
-                })
+            pods: (stores.pods_by_pipeline.pods(&stores.pods, ns, name).iter())
                 .map(|p| (**p).clone())
                 .collect(),
         }

@@ -31,11 +31,29 @@ pub fn cached<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    cached_observed(api, config, trim, |_| {})
+}
+
+/// [`cached`], with `observe` called on every watch event once the store has taken it: how an
+/// index kept beside the store follows it.
+pub fn cached_observed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+    observe: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(trim)
         .reflect(writer)
+        .inspect_ok(observe)
         .touched_objects();
     (reader, stream)
 }
