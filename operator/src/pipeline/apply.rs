@@ -4,6 +4,7 @@
 //! swept, found by label and owner in the caches.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -143,18 +144,27 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Deletes this pipeline's children of kind `K` that are not in `wanted`.
-    async fn sweep<K>(&mut self, store: &Store<K>, wanted: &[String]) -> Result<(), Error>
+    /// This pipeline's objects in `store`, found by its label (the stores without an index by
+    /// pipeline are small).
+    fn labelled<K>(&self, store: &Store<K>) -> Vec<Arc<K>>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        store.state_filter(|o| {
+            o.namespace().as_deref() == Some(self.owner.namespace)
+                && o.labels().get(PIPELINE_LABEL).map(String::as_str) == Some(self.owner.name)
+        })
+    }
+
+    /// Deletes those of this pipeline's `children` of kind `K` that are not in `wanted`.
+    async fn sweep<K>(&mut self, children: Vec<Arc<K>>, wanted: &[String]) -> Result<(), Error>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
         K: Serialize + DeserializeOwned + Clone + Debug,
     {
-        let orphans = store.state().into_iter().filter(|o| {
-            o.namespace().as_deref() == Some(self.owner.namespace)
-                && o.labels().get(PIPELINE_LABEL).map(String::as_str) == Some(self.owner.name)
-                && controlled_by(o.meta(), self.owner.uid)
-                && !wanted.contains(&o.name_any())
-        });
+        let orphans = children
+            .into_iter()
+            .filter(|o| controlled_by(o.meta(), self.owner.uid) && !wanted.contains(&o.name_any()));
         for orphan in orphans {
             let (api, name) = (self.api::<K>(), orphan.name_any());
             let call = Call {
@@ -234,16 +244,22 @@ pub async fn apply(
     }
     w.monitoring(monitoring, &stores.monitoring, &stores.services)
         .await?;
-    w.sweep(&stores.config_maps, &names.config_maps).await?;
-    w.sweep(&stores.deployments, &names.deployments).await?;
-    w.sweep(&stores.services, &names.services).await?;
-    w.sweep(&stores.hpas, &names.hpas).await?;
-    w.sweep(&stores.pdbs, &names.pdbs).await?;
+    let (ns, name) = (owner.namespace, owner.name);
+    w.sweep(stores.config_maps.of(ns, name), &names.config_maps)
+        .await?;
+    w.sweep(stores.deployments.of(ns, name), &names.deployments)
+        .await?;
+    w.sweep(stores.services.of(ns, name), &names.services)
+        .await?;
+    w.sweep(stores.hpas.of(ns, name), &names.hpas).await?;
+    w.sweep(stores.pdbs.of(ns, name), &names.pdbs).await?;
     if let Some(monitors) = stores.monitoring.service_monitors() {
-        w.sweep(monitors, &names.service_monitors).await?;
+        let children = w.labelled(monitors);
+        w.sweep(children, &names.service_monitors).await?;
     }
     if let Some(rules) = stores.monitoring.prometheus_rules() {
-        w.sweep(rules, &names.prometheus_rules).await?;
+        let children = w.labelled(rules);
+        w.sweep(children, &names.prometheus_rules).await?;
     }
     Ok(w.changes)
 }

@@ -3,6 +3,7 @@
 //! kinds and pods are watched by the `managed-by` label; ConfigMaps and Secrets are watched whole
 //! (a RagIndex's sources and the referenced Secrets carry no label of ours) and kept trimmed.
 
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -10,15 +11,16 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::DynamicObject;
+use kube::api::{Api, DynamicObject};
 use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::build::PIPELINE_LABEL;
-use super::pod_index::PodIndex;
+use super::by_pipeline::{ByPipeline, Indexed};
 use super::validate::referenced_secrets;
 use crate::api::{RagIndex, RagPipeline};
 use crate::meta::{MANAGED_BY, MANAGER};
@@ -30,15 +32,13 @@ use crate::watch::{api, cached, cached_lenient, cached_observed, dynamic_api, tr
 pub struct Stores {
     pub pipelines: Store<RagPipeline>,
     pub indexes: Store<RagIndex>,
-    pub deployments: Store<Deployment>,
-    pub services: Store<Service>,
-    pub config_maps: Store<ConfigMap>,
+    pub deployments: Indexed<Deployment>,
+    pub services: Indexed<Service>,
+    pub config_maps: Indexed<ConfigMap>,
     pub secrets: Store<Secret>,
-    pub hpas: Store<HorizontalPodAutoscaler>,
-    pub pdbs: Store<PodDisruptionBudget>,
-    pub pods: Store<Pod>,
-    /// The pods' names by pipeline, following the pod store.
-    pub pods_by_pipeline: PodIndex,
+    pub hpas: Indexed<HorizontalPodAutoscaler>,
+    pub pdbs: Indexed<PodDisruptionBudget>,
+    pub pods: Indexed<Pod>,
     /// The Prometheus Operator's kinds: whether they are served, and our objects of them.
     pub monitoring: discovery::Stores,
     /// Whether every watch has listed once (see [`Stores::sync`]).
@@ -90,17 +90,12 @@ pub fn controller(
     let (pipelines, pipeline_stream) = cached_lenient(dynamic, all(), invalid);
     let (indexes, index_stream) = cached(api(client, namespace), all(), trim::unmanaged);
     let (deployments, deployment_stream) =
-        cached(api(client, namespace), managed(), trim::deployment);
-    let (services, service_stream) = cached(api(client, namespace), managed(), trim::owned);
-    let (hpas, hpa_stream) = cached(api(client, namespace), managed(), trim::owned);
-    let (pdbs, pdb_stream) = cached(api(client, namespace), managed(), trim::owned);
-    let pods_by_pipeline = PodIndex::default();
-    let index = pods_by_pipeline.clone();
-    let (pods, pod_stream) =
-        cached_observed(api(client, namespace), managed(), trim::pod, move |e| {
-            index.apply(e)
-        });
-    let (config_maps, config_map_stream) = cached(api(client, namespace), all(), trim::config_map);
+        indexed(api(client, namespace), managed(), trim::deployment);
+    let (services, service_stream) = indexed(api(client, namespace), managed(), trim::owned);
+    let (hpas, hpa_stream) = indexed(api(client, namespace), managed(), trim::owned);
+    let (pdbs, pdb_stream) = indexed(api(client, namespace), managed(), trim::owned);
+    let (pods, pod_stream) = indexed(api(client, namespace), managed(), trim::pod);
+    let (config_maps, config_map_stream) = indexed(api(client, namespace), all(), trim::config_map);
     let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);
     let discovery = discovery::spawn(client.clone(), namespace.map(String::from), recheck);
     let stores = Stores {
@@ -113,7 +108,6 @@ pub fn controller(
         hpas,
         pdbs,
         pods,
-        pods_by_pipeline,
         monitoring: discovery.stores.clone(),
         synced: synced_rx,
     };
@@ -134,6 +128,24 @@ pub fn controller(
         .reconcile_all_on(discovery.changes())
         .reconcile_on(owners(discovery.owners));
     (controller, stores, synced_tx)
+}
+
+/// A watch of `K` feeding a store and its index by pipeline.
+fn indexed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+) -> (
+    Indexed<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let index = ByPipeline::default();
+    let feed = index.clone();
+    let (store, stream) = cached_observed(api, config, trim, move |e| feed.apply(e));
+    (Indexed::new(store, index), stream)
 }
 
 /// The owners of changed monitoring objects, as a stream.

@@ -4,13 +4,13 @@
 
 pub mod apply;
 pub mod build;
+pub mod by_pipeline;
 pub mod cache;
 pub mod desired;
 mod gauges;
 pub mod health;
 pub mod monitoring_status;
 pub mod observe;
-pub mod pod_index;
 mod reconcile;
 pub mod rollout;
 pub mod status;

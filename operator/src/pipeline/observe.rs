@@ -45,7 +45,7 @@ impl Snapshot {
             preview_service: svc(&preview_service_name(name)),
             hpa: crate::watch::get(&stores.hpas, ns, name).map(|o| (*o).clone()),
             pdb: crate::watch::get(&stores.pdbs, ns, name).map(|o| (*o).clone()),
-            pods: (stores.pods_by_pipeline.pods(&stores.pods, ns, name).iter())
+            pods: (stores.pods.of(ns, name).iter())
                 .map(|p| (**p).clone())
                 .collect(),
         }
