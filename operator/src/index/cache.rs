@@ -91,7 +91,6 @@ pub fn controller(
     (controller, stores, synced_tx)
 }
 
-/// The indexes that read `cm` as a source.
 /// A pipeline Deployment as garbage collection reads it: the collection it serves, nothing else.
 fn collection_only(d: &mut PartialObjectMeta<Deployment>) {
     let collection = d.metadata.annotations.take().and_then(|mut a| {
@@ -108,6 +107,7 @@ fn collection_only(d: &mut PartialObjectMeta<Deployment>) {
     };
 }
 
+/// The indexes that read `cm` as a source.
 fn readers_of(indexes: &Store<RagIndex>, cm: &ConfigMap) -> Vec<ObjectRef<RagIndex>> {
     let name = cm.name_any();
     indexes

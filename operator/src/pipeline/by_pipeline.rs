@@ -8,9 +8,8 @@
 //! ends.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
-
 use std::ops::Deref;
+use std::sync::{Arc, RwLock};
 
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
@@ -18,7 +17,7 @@ use kube::{Resource, ResourceExt};
 
 use super::build::PIPELINE_LABEL;
 
-/// `(namespace, name)` of a pipeline or a pod.
+/// `(namespace, name)` of a pipeline or of one of its objects.
 type Key = (String, String);
 
 /// A store and its index by pipeline; reads as the store it wraps.
