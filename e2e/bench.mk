@@ -19,3 +19,10 @@ bench-operator: e2e-bins bins
 	ulimit -n "$$(ulimit -Hn)"; \
 	RAGOPS_OPERATOR_BIN="$${RAGOPS_OPERATOR_BIN:-$(BENCH_TARGET_DIR)/release/rag-operator}" \
 	  "$(BENCH_TARGET_DIR)/debug/bench-operator" $(BENCH_OPERATOR_ARGS)
+
+# make bench-secrets   the operator's RSS on an empty cluster and on one holding 5,000 unrelated
+#                      Secrets of 10 KiB (BENCH_SECRETS_ARGS, e.g. "--helm-secrets 200
+#                      --config-maps 2000"; see `--help`); RAGOPS_OPERATOR_BIN picks the binary.
+.PHONY: bench-secrets
+bench-secrets: e2e-bins bins
+	"$(BENCH_TARGET_DIR)/debug/bench-secrets" $(BENCH_SECRETS_ARGS)

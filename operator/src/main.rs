@@ -13,6 +13,7 @@ use rag_operator::context::Shared;
 use rag_operator::index;
 use rag_operator::leader::{Leadership, LeaseSettings};
 use rag_operator::metrics::Metrics;
+use rag_operator::pipeline::cache::SharedConfigMaps;
 use rag_operator::pipeline::{self, Settings, health::HttpHealthChecker};
 use rag_operator::server::{self, ServerState};
 use rag_operator::telemetry::{self, LogFormat};
@@ -107,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         "starting the RagPipeline and RagIndex controllers"
     );
     let resync = Duration::from_secs(args.resync_seconds);
+    let config_maps = SharedConfigMaps::watch(&shared.client, args.namespace.as_deref());
     let indexes = index::run(
         shared.clone(),
         index::Settings {
@@ -115,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
             runtime_image: args.runtime_image,
             concurrency: args.max_concurrent_reconciles,
         },
+        config_maps.for_indexes,
     );
     let settings = Settings {
         namespace: args.namespace,
@@ -122,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
         monitoring_recheck: Duration::from_secs(args.monitoring_recheck_seconds),
         concurrency: args.max_concurrent_reconciles,
     };
-    let pipelines = pipeline::run(shared, Arc::new(HttpHealthChecker::new()), settings, ready);
+    let health = Arc::new(HttpHealthChecker::new());
+    let pipelines = pipeline::run(shared, health, settings, config_maps.for_pipelines, ready);
     let controller = async {
         futures::future::join(pipelines, indexes).await;
     };

@@ -8,6 +8,7 @@
 mod bed;
 mod observe;
 pub mod report;
+pub mod secrets;
 mod standin;
 mod subject;
 
@@ -22,8 +23,7 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 
-pub use self::bed::ControlPlane;
-use self::bed::{Bed, Sampler};
+pub use self::bed::{Bed, ControlPlane, Sampler};
 use self::observe::{Observer, Seen};
 use self::report::{Phase, Requests, Run};
 use self::standin::StandIn;

@@ -1,10 +1,10 @@
 //! The RagIndex controller's view of the cluster: the indexes, their source ConfigMaps (trimmed
-//! to a content digest), their ingest Jobs, and the metadata of the pipelines' Deployments (the
+//! to a content digest; the pipeline controller's watch, shared), their ingest Jobs, and the metadata of the pipelines' Deployments (the
 //! collections they serve, for garbage collection).
 
 use std::collections::BTreeMap;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryFutureExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -18,12 +18,13 @@ use tokio::sync::watch;
 use super::{COLLECTION_ANNOTATION, COMPONENT};
 use crate::api::RagIndex;
 use crate::meta::{MANAGED_BY, MANAGER};
-use crate::watch::{api, cached, cached_lenient, dynamic_api, trim};
+use crate::watch::{Feed, Synced, api, cached, cached_lenient, dynamic_api, trim};
 
 #[derive(Clone)]
 pub struct Stores {
     pub indexes: Store<RagIndex>,
     pub config_maps: Store<ConfigMap>,
+    config_maps_synced: Synced,
     pub jobs: Store<Job>,
     pub deployments: Store<PartialObjectMeta<Deployment>>,
     synced: watch::Receiver<bool>,
@@ -39,9 +40,9 @@ impl Stores {
     /// Resolves once the watches have listed; run exactly once (see the pipeline's `Stores`).
     pub async fn sync(&self, synced: watch::Sender<bool>) {
         let waits = [
-            self.config_maps.wait_until_ready().boxed(),
-            self.jobs.wait_until_ready().boxed(),
-            self.deployments.wait_until_ready().boxed(),
+            self.config_maps_synced.wait().boxed(),
+            self.jobs.wait_until_ready().map_err(drop).boxed(),
+            self.deployments.wait_until_ready().map_err(drop).boxed(),
         ];
         if futures::future::try_join_all(waits).await.is_ok() {
             let _ = synced.send(true);
@@ -53,6 +54,7 @@ impl Stores {
 pub fn controller(
     client: &Client,
     namespace: Option<&str>,
+    config_maps: Feed<Store<ConfigMap>, ConfigMap>,
     invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
 ) -> (Controller<RagIndex>, Stores, watch::Sender<bool>) {
     let (synced_tx, synced_rx) = watch::channel(false);
@@ -65,11 +67,6 @@ pub fn controller(
         watcher::Config::default().labels(&ingest),
         trim::owned,
     );
-    let (config_maps, config_map_stream) = cached(
-        api(client, namespace),
-        watcher::Config::default(),
-        trim::config_map,
-    );
     let (deployments, deployment_stream) = cached(
         api::<PartialObjectMeta<Deployment>>(client, namespace),
         watcher::Config::default().labels(&managed),
@@ -79,7 +76,8 @@ pub fn controller(
     tokio::spawn(deployment_stream.for_each(|_| async {}));
     let stores = Stores {
         indexes: indexes.clone(),
-        config_maps,
+        config_maps: config_maps.store,
+        config_maps_synced: config_maps.synced,
         jobs,
         deployments,
         synced: synced_rx,
@@ -87,7 +85,7 @@ pub fn controller(
     let readers = indexes.clone();
     let controller = Controller::for_stream(index_stream, indexes)
         .owns_stream(job_stream)
-        .watches_stream(config_map_stream, move |cm| readers_of(&readers, &cm));
+        .watches_stream(config_maps.trigger, move |cm| readers_of(&readers, &cm));
     (controller, stores, synced_tx)
 }
 

@@ -21,8 +21,10 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 use tracing::info;
 
 use self::cache::Stores;
@@ -30,6 +32,7 @@ use crate::api::RagIndex;
 use crate::context::{Backoff, Shared};
 use crate::controller;
 use crate::error::Error;
+use crate::watch::Feed;
 
 pub use finalizer::FINALIZER;
 
@@ -62,13 +65,21 @@ pub struct Context {
 }
 
 /// Runs the controller until a shutdown signal.
-pub async fn run(shared: Arc<Shared>, settings: Settings) {
+pub async fn run(
+    shared: Arc<Shared>,
+    settings: Settings,
+    config_maps: Feed<Store<ConfigMap>, ConfigMap>,
+) {
     let reporter = shared.clone();
     let invalid = move |o: &DynamicObject, error: &str| {
         controller::report_invalid::<RagIndex>(&reporter, o, error)
     };
-    let (controller, stores, synced) =
-        cache::controller(&shared.client, settings.namespace.as_deref(), invalid);
+    let (controller, stores, synced) = cache::controller(
+        &shared.client,
+        settings.namespace.as_deref(),
+        config_maps,
+        invalid,
+    );
     let caches = stores.clone();
     let signal_ready = async move {
         caches.sync(synced).await;

@@ -1,12 +1,14 @@
 //! The pipeline controller's view of the cluster: one watch per kind it reads, each feeding a
 //! reflector store, and the mapping from a changed object to the pipelines it concerns. Owned
 //! kinds and pods are watched by the `managed-by` label; ConfigMaps and Secrets are watched whole
-//! (a RagIndex's sources and the referenced Secrets carry no label of ours) and kept trimmed.
+//! (a RagIndex's sources and the referenced Secrets carry no label of ours), a small page at a
+//! time, and kept trimmed. The ConfigMap watch is the one the RagIndex controller reads too
+//! ([`SharedConfigMaps`]); Secrets of types that never hold a key are not watched at all.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use futures::FutureExt;
+use futures::{FutureExt, TryFutureExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
@@ -25,7 +27,10 @@ use super::validate::referenced_secrets;
 use crate::api::{RagIndex, RagPipeline};
 use crate::meta::{MANAGED_BY, MANAGER};
 use crate::monitoring::discovery;
-use crate::watch::{api, cached, cached_lenient, cached_observed, dynamic_api, trim};
+use crate::watch::{
+    Feed, Synced, api, cached, cached_lenient, cached_observed, config_maps_config, dynamic_api,
+    fan_out, secrets_config, trim,
+};
 
 /// Everything a pipeline reconciliation reads, as the watches last saw it.
 #[derive(Clone)]
@@ -35,6 +40,7 @@ pub struct Stores {
     pub deployments: Indexed<Deployment>,
     pub services: Indexed<Service>,
     pub config_maps: Indexed<ConfigMap>,
+    config_maps_synced: Synced,
     pub secrets: Store<Secret>,
     pub hpas: Indexed<HorizontalPodAutoscaler>,
     pub pdbs: Indexed<PodDisruptionBudget>,
@@ -59,17 +65,49 @@ impl Stores {
     /// future wakes only its last waiter, so it must never be awaited from two places at once.
     pub async fn sync(&self, synced: watch::Sender<bool>) {
         let waits = [
-            self.indexes.wait_until_ready().boxed(),
-            self.deployments.wait_until_ready().boxed(),
-            self.services.wait_until_ready().boxed(),
-            self.config_maps.wait_until_ready().boxed(),
-            self.secrets.wait_until_ready().boxed(),
-            self.hpas.wait_until_ready().boxed(),
-            self.pdbs.wait_until_ready().boxed(),
-            self.pods.wait_until_ready().boxed(),
+            self.indexes.wait_until_ready().map_err(drop).boxed(),
+            self.deployments.wait_until_ready().map_err(drop).boxed(),
+            self.services.wait_until_ready().map_err(drop).boxed(),
+            self.config_maps_synced.wait().boxed(),
+            self.secrets.wait_until_ready().map_err(drop).boxed(),
+            self.hpas.wait_until_ready().map_err(drop).boxed(),
+            self.pdbs.wait_until_ready().map_err(drop).boxed(),
+            self.pods.wait_until_ready().map_err(drop).boxed(),
         ];
         if futures::future::try_join_all(waits).await.is_ok() {
             let _ = synced.send(true);
+        }
+    }
+}
+
+/// The one ConfigMap watch of the operator: both controllers read it (a RagIndex's sources, a
+/// pipeline's own config and source snapshots), so the cluster's ConfigMaps are listed and held
+/// once. The pipelines' half keeps the index by pipeline.
+pub struct SharedConfigMaps {
+    pub for_pipelines: Feed<Indexed<ConfigMap>, ConfigMap>,
+    pub for_indexes: Feed<Store<ConfigMap>, ConfigMap>,
+}
+
+impl SharedConfigMaps {
+    /// Starts the watch.
+    pub fn watch(client: &Client, namespace: Option<&str>) -> Self {
+        let index = ByPipeline::default();
+        let feed = index.clone();
+        let api = api(client, namespace);
+        let observe = move |e: &watcher::Event<ConfigMap>| feed.apply(e);
+        let (store, synced, [pipelines, indexes]) =
+            fan_out(api, config_maps_config(), trim::config_map, observe);
+        Self {
+            for_pipelines: Feed {
+                store: Indexed::new(store.clone(), index),
+                trigger: pipelines,
+                synced: synced.clone(),
+            },
+            for_indexes: Feed {
+                store,
+                trigger: indexes,
+                synced,
+            },
         }
     }
 }
@@ -81,6 +119,7 @@ pub fn controller(
     client: &Client,
     namespace: Option<&str>,
     recheck: std::time::Duration,
+    config_maps: Feed<Indexed<ConfigMap>, ConfigMap>,
     invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
 ) -> (Controller<RagPipeline>, Stores, watch::Sender<bool>) {
     let (synced_tx, synced_rx) = watch::channel(false);
@@ -95,15 +134,15 @@ pub fn controller(
     let (hpas, hpa_stream) = indexed(api(client, namespace), managed(), trim::owned);
     let (pdbs, pdb_stream) = indexed(api(client, namespace), managed(), trim::owned);
     let (pods, pod_stream) = indexed(api(client, namespace), managed(), trim::pod);
-    let (config_maps, config_map_stream) = indexed(api(client, namespace), all(), trim::config_map);
-    let (secrets, secret_stream) = cached(api(client, namespace), all(), trim::secret);
+    let (secrets, secret_stream) = cached(api(client, namespace), secrets_config(), trim::secret);
     let discovery = discovery::spawn(client.clone(), namespace.map(String::from), recheck);
     let stores = Stores {
         pipelines: pipelines.clone(),
         indexes: indexes.clone(),
         deployments,
         services,
-        config_maps,
+        config_maps: config_maps.store,
+        config_maps_synced: config_maps.synced,
         secrets,
         hpas,
         pdbs,
@@ -121,7 +160,7 @@ pub fn controller(
         .owns_stream(pdb_stream)
         .watches_stream(pod_stream, |pod| pipeline_of_pod(&pod))
         .watches_stream(index_stream, move |index| by_index.of_index(&index))
-        .watches_stream(config_map_stream, move |cm| {
+        .watches_stream(config_maps.trigger, move |cm| {
             by_config_map.of_config_map(&cm)
         })
         .watches_stream(secret_stream, move |s| by_secret.of_secret(&s))

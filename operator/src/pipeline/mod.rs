@@ -21,16 +21,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use tracing::info;
 
+use self::by_pipeline::Indexed;
 use self::cache::Stores;
 use self::health::HealthChecker;
 use crate::api::RagPipeline;
 use crate::context::{Backoff, Shared};
 use crate::controller;
 use crate::error::Error;
+use crate::watch::Feed;
 
 pub use self::rollout::annotation;
 const KIND: &str = "RagPipeline";
@@ -63,6 +66,7 @@ pub async fn run(
     shared: Arc<Shared>,
     health: Arc<dyn HealthChecker>,
     settings: Settings,
+    config_maps: Feed<Indexed<ConfigMap>, ConfigMap>,
     ready: Arc<AtomicBool>,
 ) {
     let reporter = shared.clone();
@@ -73,6 +77,7 @@ pub async fn run(
         &shared.client,
         settings.namespace.as_deref(),
         settings.monitoring_recheck,
+        config_maps,
         invalid,
     );
     shared

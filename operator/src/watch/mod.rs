@@ -6,7 +6,10 @@
 //! own kinds survives an object that does not deserialize (it is reported and skipped instead of
 //! failing the list for every object).
 
+mod shared;
 pub mod trim;
+
+pub use shared::{Feed, Synced, Trigger, fan_out};
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -17,6 +20,38 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+
+/// Objects a watch deserializes at once while it lists: trimming happens per object, so a page is
+/// the most of a kind the operator ever holds untrimmed (kube's default is 500, which for big
+/// Secrets or ConfigMaps is megabytes at every relist).
+pub const LIST_PAGE: u32 = 100;
+
+/// Secret types that never hold a key a RagPipeline or RagIndex references: Helm's release
+/// records (up to 1 MiB each, and a busy cluster has thousands), ServiceAccount tokens and image
+/// pull credentials. The API server leaves them out of the list and the watch.
+pub const IGNORED_SECRET_TYPES: [&str; 4] = [
+    "helm.sh/release.v1",
+    "kubernetes.io/service-account-token",
+    "kubernetes.io/dockerconfigjson",
+    "kubernetes.io/dockercfg",
+];
+
+/// How Secrets are watched: without [`IGNORED_SECRET_TYPES`], a small page at a time.
+pub fn secrets_config() -> watcher::Config {
+    let fields: Vec<String> = IGNORED_SECRET_TYPES
+        .iter()
+        .map(|t| format!("type!={t}"))
+        .collect();
+    watcher::Config::default()
+        .fields(&fields.join(","))
+        .page_size(LIST_PAGE)
+}
+
+/// How ConfigMaps are watched (sources carry no label of ours, so all of them): a small page at
+/// a time.
+pub fn config_maps_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
+}
 
 /// A store of `K` and the stream of changed objects that keeps it filled (deletions included, so
 /// a child deleted by hand triggers its owner). `trim` shapes each object before it is stored.
