@@ -35,6 +35,25 @@ pub struct RuntimeConfig {
     pub retrieval: RetrievalConfig,
     pub llm: LlmConfig,
     pub prompt: PromptConfig,
+    pub url_sources: UrlSourcesConfig,
+}
+
+/// Which addresses `ingest` may fetch URL sources from. Loopback, link-local (cloud metadata),
+/// private, shared (CGNAT), multicast, reserved addresses and `denyCIDRs` are refused unless
+/// `allowHosts` or `allowCIDRs` lets them through; checked on the resolved addresses and on
+/// every redirect.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UrlSourcesConfig {
+    /// Host names (exactly as in the URL) fetched whatever they resolve to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
+    /// Networks fetched although a rule denies them, e.g. an intranet's `10.20.0.0/16`.
+    #[serde(rename = "allowCIDRs", skip_serializing_if = "Vec::is_empty")]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Networks refused besides the built-in rules: the cluster's pod and service ranges.
+    #[serde(rename = "denyCIDRs", skip_serializing_if = "Vec::is_empty")]
+    pub deny_cidrs: Vec<ipnet::IpNet>,
 }
 
 /// A collection name; its own type so its default is spelled once.
@@ -63,6 +82,9 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// Allow cross-origin requests from any origin (off by default).
     pub cors: bool,
+    /// Serve `POST /v1/documents` and `DELETE /v1/documents/{id}`. Off by default: an index
+    /// the operator fills is immutable, and a write no ingest sees is never repaired.
+    pub allow_writes: bool,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +96,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             shutdown_grace_seconds: 25,
             cors: false,
+            allow_writes: false,
         }
     }
 }
