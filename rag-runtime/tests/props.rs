@@ -191,12 +191,12 @@ proptest! {
     #[test]
     fn sources_urls_and_configs_parse_or_fail_without_panicking(arg in ".{0,80}", yaml in ".{0,200}") {
         let source = Source::from_arg(arg.clone().into());
-        if let Source::Url(url) = source {
-            if let Ok(id) = ingest::url_id(&url) {
-                let parsed = reqwest::Url::parse(&id).unwrap();
-                prop_assert!(parsed.query().is_none() && parsed.fragment().is_none(), "{id}");
-                prop_assert!(parsed.username().is_empty() && parsed.password().is_none(), "{id}");
-            }
+        if let Source::Url(url) = source
+            && let Ok(id) = ingest::url_id(&url)
+        {
+            let parsed = reqwest::Url::parse(&id).unwrap();
+            prop_assert!(parsed.query().is_none() && parsed.fragment().is_none(), "{id}");
+            prop_assert!(parsed.username().is_empty() && parsed.password().is_none(), "{id}");
         }
         let _ = rag_runtime::redact::urls_in(&arg);
         let _ = RuntimeConfig::from_yaml(&yaml);

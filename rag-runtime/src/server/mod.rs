@@ -43,10 +43,7 @@ fn documents(allow_writes: bool, request_timeout: Duration) -> Router<AppState> 
     let layer = timeout(request_timeout * DOCUMENTS_TIMEOUT_FACTOR);
     if allow_writes {
         return Router::new()
-            .route(
-                "/v1/documents",
-                post(query::add_documents).layer(layer.clone()),
-            )
+            .route("/v1/documents", post(query::add_documents).layer(layer))
             .route(
                 "/v1/documents/{*id}",
                 delete(query::delete_document).layer(layer),
