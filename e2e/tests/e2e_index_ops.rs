@@ -150,8 +150,11 @@ async fn a_url_source_is_fetched_by_the_ingest_job() -> Result<()> {
     let app = axum::Router::new().route("/faq.md", axum::routing::get(move || async move { faq }));
     tokio::spawn(async move { axum::serve(listener, app).await });
     let url = format!("http://{addr}/faq.md");
-    let sources =
-        json!({ "sources": [{ "configMap": { "name": "handbook-docs" } }, { "url": url }] });
+    // Loopback is refused to URL sources unless the index allows it, as it does here.
+    let sources = json!({
+        "sources": [{ "configMap": { "name": "handbook-docs" } }, { "url": url }],
+        "ingest": { "allowCIDRs": ["127.0.0.0/8"] },
+    });
     let (world, _qdrant) = qdrant_world("index-url", sources).await?;
     create_pipeline(&world).await?;
     let ready = wait_index(&world, "Ready", |i| ready_on(i, None)).await?;

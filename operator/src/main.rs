@@ -69,6 +69,10 @@ struct Args {
     /// rag-runtime image of the ingest Jobs of RagIndexes that name none (`spec.ingest.image`).
     #[arg(long, env = "RUNTIME_IMAGE", default_value = concat!("ghcr.io/ragops/rag-runtime:", env!("CARGO_PKG_VERSION")))]
     runtime_image: String,
+    /// The cluster's pod and service networks (comma separated, e.g. `10.244.0.0/16,10.96.0.0/12`):
+    /// ingest Jobs refuse `url` sources there, besides loopback, link-local and private addresses.
+    #[arg(long, env = "CLUSTER_CIDRS", value_delimiter = ',')]
+    cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
 #[tokio::main]
@@ -116,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             resync,
             runtime_image: args.runtime_image,
             concurrency: args.max_concurrent_reconciles,
+            cluster_cidrs: args.cluster_cidrs,
         },
         config_maps.for_indexes,
     );

@@ -35,6 +35,34 @@ pub struct RuntimeConfig {
     pub retrieval: RetrievalConfig,
     pub llm: LlmConfig,
     pub prompt: PromptConfig,
+    // Left out when empty (and `allowWrites` when off), so configs rendered before these
+    // settings existed keep their text, and their hash: an operator upgrade rolls nothing out.
+    #[serde(skip_serializing_if = "UrlSourcesConfig::is_empty")]
+    pub url_sources: UrlSourcesConfig,
+}
+
+/// Which addresses `ingest` may fetch URL sources from. Loopback, link-local (cloud metadata),
+/// private, shared (CGNAT), multicast, reserved addresses and `denyCIDRs` are refused unless
+/// `allowHosts` or `allowCIDRs` lets them through; checked on the resolved addresses and on
+/// every redirect.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UrlSourcesConfig {
+    /// Host names (exactly as in the URL) fetched whatever they resolve to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
+    /// Networks fetched although a rule denies them, e.g. an intranet's `10.20.0.0/16`.
+    #[serde(rename = "allowCIDRs", skip_serializing_if = "Vec::is_empty")]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Networks refused besides the built-in rules: the cluster's pod and service ranges.
+    #[serde(rename = "denyCIDRs", skip_serializing_if = "Vec::is_empty")]
+    pub deny_cidrs: Vec<ipnet::IpNet>,
+}
+
+impl UrlSourcesConfig {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// A collection name; its own type so its default is spelled once.
@@ -63,6 +91,10 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// Allow cross-origin requests from any origin (off by default).
     pub cors: bool,
+    /// Serve `POST /v1/documents` and `DELETE /v1/documents/{id}`. Off by default: an index
+    /// the operator fills is immutable, and a write no ingest sees is never repaired.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_writes: bool,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +106,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             shutdown_grace_seconds: 25,
             cors: false,
+            allow_writes: false,
         }
     }
 }
@@ -404,7 +437,18 @@ embedding: { provider: openai, model: text-embedding-3-small, dimensions: 1536, 
 llm: { provider: openai, model: gpt-4o-mini, temperature: 0.2 }
 retrieval: { topK: 8 }
 "#;
+        let written = "server: { allowWrites: true }\nurlSources: { allowHosts: [wiki], allowCIDRs: [10.20.0.0/16], denyCIDRs: ['fd00::/8'] }";
+        let written = RuntimeConfig::from_yaml(written).unwrap();
+        assert!(written.server.allow_writes);
+        assert_eq!(
+            RuntimeConfig::from_yaml(&written.to_yaml()).unwrap(),
+            written
+        );
         let config = RuntimeConfig::from_yaml(yaml).unwrap();
+        assert!(
+            !config.to_yaml().contains("allowWrites") && !config.to_yaml().contains("urlSources"),
+            "settings at their defaults leave the text of older configs unchanged"
+        );
         assert_eq!(config.distance, Distance::Dot);
         assert_eq!(config.collection.0, "docs");
         assert_eq!(RuntimeConfig::from_yaml(&config.to_yaml()).unwrap(), config);

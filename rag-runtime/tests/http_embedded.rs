@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestServer, error_body};
-use rag_runtime::config::RateLimitConfig;
+use rag_runtime::config::{RateLimitConfig, RuntimeConfig};
 use rag_runtime::state::ApiKeys;
 use serde_json::{Value, json};
 
@@ -85,8 +85,29 @@ async fn query_response_has_the_documented_shape() {
 }
 
 #[tokio::test]
-async fn documents_can_be_added_and_deleted() {
+async fn writes_are_off_by_default_and_answer_405_naming_the_setting() {
     let server = TestServer::with_corpus(|_| {}, ApiKeys::default()).await;
+    let before = server.state.rag.store.count().await.unwrap();
+    let add = json!({"documents": [{"id": "x.md", "text": "Injected."}]});
+    let added = server.post_json("/v1/documents", add).await;
+    assert_eq!(added.headers()["allow"], "");
+    let deleted = (server.client)
+        .delete(server.url("/v1/documents/guides/blue-green.md"))
+        .send()
+        .await
+        .unwrap();
+    for response in [added, deleted] {
+        let (status, code, message) = error_body(response).await;
+        assert_eq!((status, code.as_str()), (405, "writes_disabled"));
+        assert!(message.contains("server.allowWrites"), "{message}");
+    }
+    assert_eq!(server.state.rag.store.count().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn documents_can_be_added_and_deleted() {
+    let allow_writes = |c: &mut RuntimeConfig| c.server.allow_writes = true;
+    let server = TestServer::with_corpus(allow_writes, ApiKeys::default()).await;
     let added = server
         .post_json(
             "/v1/documents",

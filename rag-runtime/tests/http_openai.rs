@@ -143,7 +143,7 @@ async fn start_fixture() -> (Fixture, String) {
 
 async fn start(dir: &std::path::Path) -> (TestServer, Fixture) {
     let (fixture, endpoint) = start_fixture().await;
-    let config = RuntimeConfig {
+    let mut config = RuntimeConfig {
         embedding: EmbeddingConfig {
             provider: EmbeddingProvider::Openai,
             model: "fixture-embed".into(),
@@ -160,6 +160,7 @@ async fn start(dir: &std::path::Path) -> (TestServer, Fixture) {
         },
         ..common::embedded_config(dir)
     };
+    config.server.allow_writes = true;
     let server = TestServer::start(config, ApiKeys::default(), &[]).await;
     let docs = json!({"documents": [
         {"id": "zebra.md", "text": "Zebras have black and white stripes."},

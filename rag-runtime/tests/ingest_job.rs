@@ -13,9 +13,15 @@ use serde_json::Value;
 use tokio::process::Command;
 
 /// `rag-runtime ingest --data-dir DATA --report-file REPORT ARGS...`; the output and the report.
+/// The config (beside DATA) allows URL sources on loopback, where these tests serve them; the
+/// default refuses loopback.
 async fn ingest(data: &Path, report: &Path, args: &[&str]) -> (Output, Value) {
+    let config = data.with_extension("yaml");
+    std::fs::write(&config, "urlSources: { allowCIDRs: [127.0.0.0/8] }\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_rag-runtime"))
         .arg("ingest")
+        // An explicit `--config` among ARGS overrides it.
+        .env("RAG_CONFIG", &config)
         .arg("--data-dir")
         .arg(data)
         .arg("--report-file")

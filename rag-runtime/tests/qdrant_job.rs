@@ -171,7 +171,7 @@ async fn a_retried_revision_completes_a_partly_filled_collection() {
         .unwrap();
     // Half of the documents, under the ids the full run gives them.
     let sources = [ingest::Source::Path(common::corpus())];
-    let read = ingest::read_sources(&sources, &Default::default())
+    let read = ingest::read_sources(&sources, &Default::default(), &Default::default())
         .await
         .unwrap();
     let half = read.documents[..read.documents.len() / 2].to_vec();

@@ -29,6 +29,7 @@ impl StandIn {
         let app = axum::Router::new()
             .route("/healthz", get(ok))
             .route("/readyz", get(ok))
+            .route("/readyz/store", get(ok))
             .route("/v1/query", post(query))
             .with_state(requests.clone());
         let mut servers = JoinSet::new();

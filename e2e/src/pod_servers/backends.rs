@@ -36,6 +36,7 @@ pub(super) async fn serve_fake(s: Arc<Shared>, pod: ServedPod, listening: Arc<At
     let app = axum::Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(health))
+        .route("/readyz/store", get(health))
         .with_state((s.clone(), pod.name.clone()));
     listening.store(true, Ordering::SeqCst);
     if let Err(e) = axum::serve(listener, app).await {

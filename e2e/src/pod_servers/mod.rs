@@ -2,7 +2,7 @@
 //!
 //! KWOK pods have no containers. [`PodServers`] watches the Pods of a namespace and, for every
 //! Running pod with an IP, serves on `<podIP>:<port>`: by default a tiny axum server answering
-//! `/healthz` and `/readyz` with a status the test controls, any command per pod, or the pod's own
+//! `/healthz`, `/readyz` and `/readyz/store` with a status the test controls, any command per pod, or the pod's own
 //! spec run by [`SpecRunner`] (init containers, volumes, environment: what the operator wrote).
 //! The server stops when the pod stops or goes away.
 

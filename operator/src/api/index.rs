@@ -96,6 +96,7 @@ fn default_backup_retain() -> i32 {
 /// The ingest Job of a Qdrant-backed index.
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.allowCIDRs) || self.allowCIDRs.all(c, isCIDR(c))").message("spec.ingest.allowCIDRs: every entry must be a network such as 10.20.0.0/16"))]
 pub struct IngestSpec {
     /// rag-runtime image the Job runs; the operator's `--runtime-image` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +112,23 @@ pub struct IngestSpec {
     #[serde(default = "default_ingest_deadline")]
     #[schemars(range(min = 60))]
     pub active_deadline_seconds: i64,
+    /// Host names of `url` sources fetched whatever address they resolve to (an intranet wiki).
+    /// Without it, URLs that resolve to loopback, link-local (cloud metadata), private, shared or
+    /// reserved addresses, or into the cluster's networks, are refused; so are redirects there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(
+            length(min = 1, max = 253),
+            regex(pattern = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$")
+        )
+    )]
+    pub allow_hosts: Vec<String>,
+    /// Networks `url` sources may be fetched from although the rules above refuse them, for
+    /// example `10.20.0.0/16`.
+    #[serde(default, rename = "allowCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 64)))]
+    pub allow_cidrs: Vec<String>,
 }
 
 impl Default for IngestSpec {
@@ -120,6 +138,8 @@ impl Default for IngestSpec {
             resources: None,
             backoff_limit: default_backoff_limit(),
             active_deadline_seconds: default_ingest_deadline(),
+            allow_hosts: Vec::new(),
+            allow_cidrs: Vec::new(),
         }
     }
 }

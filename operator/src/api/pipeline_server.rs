@@ -25,6 +25,11 @@ pub struct ServerSpec {
     #[serde(default = "default_max_body_bytes")]
     #[schemars(range(min = 1024, max = 1_073_741_824))]
     pub max_body_bytes: i64,
+    /// Serve `POST /v1/documents` and `DELETE /v1/documents/{id}` (they answer 405 otherwise).
+    /// Off by default: documents written through the API bypass the index, are lost when the
+    /// index re-ingests, and a deleted one is not restored while the sources are unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_writes: bool,
 }
 
 impl Default for ServerSpec {
@@ -34,6 +39,7 @@ impl Default for ServerSpec {
             rate_limit: None,
             timeouts: TimeoutsSpec::default(),
             max_body_bytes: default_max_body_bytes(),
+            allow_writes: false,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use rag_runtime::config::{
     self as rc, ChunkingConfig, Collection, EmbeddedConfig, EmbeddingConfig, QdrantConfig,
-    RuntimeConfig, VectorStoreConfig,
+    RuntimeConfig, UrlSourcesConfig, VectorStoreConfig,
 };
 
 use crate::api::{Distance, EmbeddingProvider, EmbeddingSpec, RagIndex};
@@ -68,6 +68,22 @@ pub fn with_index(
             overlap_chars: usize::try_from(spec.chunking.overlap_chars).unwrap_or(0),
         },
         ..RuntimeConfig::default()
+    }
+}
+
+/// Where the ingest Job may fetch `url` sources from: the index's allow lists, and the cluster's
+/// own networks (`--cluster-cidrs`) refused besides the runtime's built-in rules.
+pub fn url_sources(index: &RagIndex, cluster_cidrs: &[ipnet::IpNet]) -> UrlSourcesConfig {
+    let ingest = &index.spec.ingest;
+    UrlSourcesConfig {
+        allow_hosts: ingest.allow_hosts.clone(),
+        // The schema's `isCIDR` rule has checked every entry.
+        allow_cidrs: ingest
+            .allow_cidrs
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+        deny_cidrs: cluster_cidrs.to_vec(),
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Plan<'a> {
     pub unless_digest: Option<&'a str>,
     /// The operator's default runtime image (`spec.ingest.image` overrides it).
     pub default_image: &'a str,
+    /// The cluster's pod and service networks, refused to `url` sources (`--cluster-cidrs`).
+    pub cluster_cidrs: &'a [ipnet::IpNet],
 }
 
 /// `<index>-ingest-<revision>`, the index name shortened to fit.
@@ -63,10 +65,13 @@ fn meta(plan: &Plan) -> ObjectMeta {
     crate::meta::owned_by(plan.index, name, labels(plan.index, plan.revision))
 }
 
-/// The runtime config the Job reads: the index's store, alias, embedding and chunking.
+/// The runtime config the Job reads: the index's store, alias, embedding and chunking, and
+/// where its `url` sources may be fetched from.
 pub fn config_map(plan: &Plan) -> ConfigMap {
     let alias = super::config::alias(plan.index);
-    let yaml = super::config::with_index(plan.index, alias, &plan.index.spec.embedding).to_yaml();
+    let mut config = super::config::with_index(plan.index, alias, &plan.index.spec.embedding);
+    config.url_sources = super::config::url_sources(plan.index, plan.cluster_cidrs);
+    let yaml = config.to_yaml();
     ConfigMap {
         metadata: meta(plan),
         data: Some(BTreeMap::from([(CONFIG_FILE.into(), yaml)])),

@@ -10,7 +10,7 @@ spec:
   vectorStore: { qdrant: { url: "http://qdrant:6334", collection: docs, apiKeySecretRef: { name: qdrant } } }
   embedding: { provider: openai, model: text-embedding-3-small, dimensions: 1536, apiKeySecretRef: { name: openai, key: token } }
   sources: [{ configMap: { name: guides } }, { url: "https://example.com/faq.md" }, { persistentVolumeClaim: { claimName: corpus, path: /team/ } }]
-  ingest: { backoffLimit: 3 }
+  ingest: { backoffLimit: 3, allowHosts: [wiki.corp], allowCIDRs: [10.20.0.0/16] }
 "#;
 
 fn plan_job(unless: Option<&str>) -> (Job, ConfigMap) {
@@ -34,6 +34,7 @@ fn plan_job(unless: Option<&str>) -> (Job, ConfigMap) {
         sources: &sources,
         unless_digest: unless,
         default_image: "ghcr.io/ragops/rag-runtime:0.1.0",
+        cluster_cidrs: &["10.96.0.0/12".parse().unwrap()],
     };
     (job(&plan), config_map(&plan))
 }
@@ -134,6 +135,17 @@ fn the_config_names_the_alias_and_the_index_settings() {
     let config: rag_runtime::config::RuntimeConfig = serde_yaml::from_str(yaml).unwrap();
     assert_eq!(config.collection.0, "docs");
     assert_eq!(config.embedding.dimensions, 1536);
+    // URL sources: the index's allow lists, the cluster's networks refused.
+    let urls = &config.url_sources;
+    assert_eq!(urls.allow_hosts, ["wiki.corp"]);
+    assert_eq!(
+        urls.allow_cidrs,
+        ["10.20.0.0/16".parse::<ipnet::IpNet>().unwrap()]
+    );
+    assert_eq!(
+        urls.deny_cidrs,
+        ["10.96.0.0/12".parse::<ipnet::IpNet>().unwrap()]
+    );
     let labels = job.metadata.labels.as_ref().unwrap();
     assert_eq!(labels[INDEX_LABEL], "handbook");
     assert_eq!(labels["app.kubernetes.io/component"], COMPONENT);

@@ -55,6 +55,8 @@ pub struct Settings {
     pub runtime_image: String,
     /// Reconciliations run at once.
     pub concurrency: u16,
+    /// The cluster's pod and service networks, refused to `url` sources of ingest Jobs.
+    pub cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
 pub struct Context {

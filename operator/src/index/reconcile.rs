@@ -230,6 +230,7 @@ async fn act(
                 sources,
                 unless_digest: decide::unless_digest(index),
                 default_image: image,
+                cluster_cidrs: &ctx.settings.cluster_cidrs,
             };
             let config_maps: Api<ConfigMap> = Api::namespaced(client(ctx), &ns);
             let config_map = job::config_map(&plan);

@@ -1,5 +1,7 @@
-//! The gate a new colour passes before it gets traffic: an HTTP probe of every new pod, then (once
-//! the probes have passed often enough) the smoke queries, a retrieval-quality check.
+//! The gate a new colour passes before it gets traffic: an HTTP probe of every new pod and of its
+//! vector store (the runtime's `/readyz` answers from local state so that a store blip does not
+//! empty every Service; the gate asks `/readyz/store`), then (once the probes have passed often
+//! enough) the smoke queries, a retrieval-quality check.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +11,9 @@ use serde_json::json;
 
 use super::rollout::ProbeOutcome;
 use crate::api::{HealthCheckSpec, SmokeQuery};
+
+/// The runtime's check of its vector store alone: reachable, with the collection present.
+pub const STORE_PATH: &str = "/readyz/store";
 
 /// What to check, against which pods.
 pub struct CheckRequest<'a> {
@@ -177,10 +182,16 @@ impl HealthChecker for HttpHealthChecker {
         }
         let timeout =
             Duration::from_secs(u64::try_from(request.health.timeout_seconds.max(1)).unwrap_or(1));
-        let probes = request
-            .pods
-            .iter()
-            .map(|pod| self.probe(*pod, &request.health.path, request.bearer, timeout));
+        let probes = request.pods.iter().map(|pod| async move {
+            self.probe(*pod, &request.health.path, request.bearer, timeout)
+                .await?;
+            if request.health.path != STORE_PATH {
+                self.probe(*pod, STORE_PATH, request.bearer, timeout)
+                    .await
+                    .map_err(|e| format!("vector store check: {e}"))?;
+            }
+            Ok::<(), String>(())
+        });
         if let Some(err) = futures::future::join_all(probes)
             .await
             .into_iter()

@@ -23,7 +23,14 @@ async fn serve(router: Router) -> SocketAddr {
 }
 
 fn runtime(ready: StatusCode) -> Router {
-    Router::new().route("/readyz", get(move || async move { ready })).route(
+    runtime_with_store(ready, StatusCode::OK)
+}
+
+fn runtime_with_store(ready: StatusCode, store: StatusCode) -> Router {
+    Router::new()
+        .route("/readyz", get(move || async move { ready }))
+        .route(STORE_PATH, get(move || async move { store }))
+        .route(
         "/v1/query",
         post(|Json(body): Json<Value>| async move {
             assert_eq!(body["topK"], 3, "the pipeline's topK is sent");
@@ -106,6 +113,34 @@ async fn all_pods_must_answer_the_probe() {
 }
 
 #[tokio::test]
+async fn a_pod_whose_store_is_down_is_unhealthy_although_it_is_ready() {
+    let store_down = serve(runtime_with_store(
+        StatusCode::OK,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ))
+    .await;
+    let good = serve(runtime(StatusCode::OK)).await;
+    let checker = HttpHealthChecker::new();
+    let h = health();
+    let outcome = checker
+        .check(CheckRequest {
+            pods: &[good, store_down],
+            health: &h,
+            smoke: None,
+            bearer: None,
+        })
+        .await;
+    let ProbeOutcome::Unhealthy(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(why.starts_with("vector store check: "), "{why}");
+    assert!(
+        why.contains(&format!("{store_down}{STORE_PATH}")) && why.contains("503"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
 async fn unreachable_and_missing_pods_are_unhealthy() {
     // Bind then drop: nothing listens on this port any more.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -183,9 +218,9 @@ async fn the_gate_sends_the_bearer_token_to_probes_and_smoke_queries() {
     let queries = [smoke(&["guides/rollout.md"], None)];
     let cases: [(&'static [&'static str], Option<&str>, &str); 5] = [
         // The runtime leaves its probes open and guards the API: the smoke query needs the token.
-        (&["/readyz"], Some(TOKEN), "Healthy"),
-        (&["/readyz"], None, "SmokeFailed"),
-        (&["/readyz"], Some("wrong"), "SmokeFailed"),
+        (&["/readyz", STORE_PATH], Some(TOKEN), "Healthy"),
+        (&["/readyz", STORE_PATH], None, "SmokeFailed"),
+        (&["/readyz", STORE_PATH], Some("wrong"), "SmokeFailed"),
         // A probe path behind auth needs it too.
         (&[], Some(TOKEN), "Healthy"),
         (&[], None, "Unhealthy"),

@@ -30,6 +30,15 @@ pub enum UserError {
         name: String,
         key: String,
     },
+    #[error(
+        "{field}: Secret {name:?} key {key:?} is empty; the runtime refuses to serve without a \
+         token, so nothing new rolls out until it holds one"
+    )]
+    SecretKeyEmpty {
+        field: &'static str,
+        name: String,
+        key: String,
+    },
 }
 
 impl UserError {
@@ -39,6 +48,7 @@ impl UserError {
             UserError::IndexNotFound(_) => "IndexNotFound",
             UserError::SecretNotFound { .. } => "SecretNotFound",
             UserError::SecretKeyMissing { .. } => "SecretKeyMissing",
+            UserError::SecretKeyEmpty { .. } => "SecretKeyEmpty",
             UserError::SourceNotFound(_) => "SourceNotFound",
             UserError::IndexNotReady(_) => "IndexNotReady",
         }
@@ -49,6 +59,9 @@ impl UserError {
         matches!(self, UserError::IndexNotReady(_))
     }
 }
+
+/// The field naming the runtime's bearer tokens: its key must hold at least one.
+const API_KEYS_FIELD: &str = "spec.server.apiKeysSecretRef";
 
 /// Every Secret key the pods will read, with the field that names it.
 pub fn secret_refs<'a>(
@@ -61,7 +74,7 @@ pub fn secret_refs<'a>(
             pipeline.spec.llm.api_key_secret_ref.as_ref(),
         ),
         (
-            "spec.server.apiKeysSecretRef",
+            API_KEYS_FIELD,
             pipeline
                 .spec
                 .server
@@ -104,15 +117,16 @@ pub fn check_secret(
             .string_data
             .as_ref()
             .is_some_and(|d| d.contains_key(&r.key));
-    if has_key {
-        Ok(())
-    } else {
-        Err(UserError::SecretKeyMissing {
-            field,
-            name: r.name.clone(),
-            key: r.key.clone(),
-        })
+    let (name, key) = (r.name.clone(), r.key.clone());
+    if !has_key {
+        return Err(UserError::SecretKeyMissing { field, name, key });
     }
+    // The runtime refuses to start on a keys file without a key (it fails closed); saying so
+    // here keeps a new colour from being rolled out only to crash.
+    if field == API_KEYS_FIELD && trim::secret_value_is_blank(secret, &r.key) {
+        return Err(UserError::SecretKeyEmpty { field, name, key });
+    }
+    Ok(())
 }
 
 /// Every Secret key the pods of `pipeline` read; none known while its index is missing.
@@ -219,5 +233,39 @@ mod tests {
             ..Secret::default()
         };
         assert_eq!(check_secret(field, &r, Some(&good)), Ok(()));
+    }
+
+    #[test]
+    fn an_empty_api_keys_secret_is_refused_as_secret_key_empty() {
+        let r = SecretKeyRef {
+            name: "keys".into(),
+            key: "keys".into(),
+        };
+        let cached = |value: &[u8]| {
+            let mut s = Secret {
+                data: Some(BTreeMap::from([(
+                    "keys".into(),
+                    ByteString(value.to_vec()),
+                )])),
+                ..Secret::default()
+            };
+            trim::secret(&mut s);
+            s
+        };
+        let (empty, filled) = (cached(b" \n"), cached(b"token\n"));
+        let err = check_secret(API_KEYS_FIELD, &r, Some(&empty)).unwrap_err();
+        assert_eq!(err.reason(), "SecretKeyEmpty");
+        assert!(!err.is_waiting());
+        assert!(
+            err.to_string()
+                .starts_with(r#"spec.server.apiKeysSecretRef: Secret "keys" key "keys" is empty"#),
+            "{err}"
+        );
+        assert_eq!(check_secret(API_KEYS_FIELD, &r, Some(&filled)), Ok(()));
+        // Other keys may be empty on purpose (a self-hosted model without a key).
+        assert_eq!(
+            check_secret("spec.llm.apiKeySecretRef", &r, Some(&empty)),
+            Ok(())
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! applies keep the one managed-fields entry drift detection reads (the controller-manager's and
 //! anyone else's are often larger than the object itself); pods keep their labels, IP and
 //! readiness; ConfigMaps the operator does not own keep a digest of their content instead of the
-//! content; Secrets keep their keys with a digest of each value, never a value.
+//! content; Secrets keep their keys with a digest of each value (or that it was blank), never a
+//! value.
 
 use std::collections::BTreeMap;
 
@@ -120,15 +121,30 @@ pub fn config_map(cm: &mut ConfigMap) {
     cm.binary_data = None;
 }
 
-/// Keys and a digest of each value: enough to check a reference and to notice a rotation.
+/// What [`secret`] keeps instead of a digest for a value that is empty or only whitespace: a
+/// Secret not filled yet (an ExternalSecret before its first sync). Never a hex digest.
+pub const BLANK_VALUE: &str = "blank";
+
+/// Keys and a digest of each value (or [`BLANK_VALUE`]): enough to check a reference, to see that
+/// it holds nothing, and to notice a rotation.
 pub fn secret(s: &mut Secret) {
     lean(&mut s.metadata);
     s.string_data = None;
     if let Some(data) = s.data.as_mut() {
         for value in data.values_mut() {
-            *value = ByteString(digest::hex(&value.0).into_bytes());
+            let blank = value.0.iter().all(u8::is_ascii_whitespace);
+            *value = ByteString(if blank {
+                BLANK_VALUE.into()
+            } else {
+                digest::hex(&value.0).into_bytes()
+            });
         }
     }
+}
+
+/// Whether the value [`secret`] saw under `key` was empty or only whitespace.
+pub fn secret_value_is_blank(s: &Secret, key: &str) -> bool {
+    secret_value_digest(s, key) == Some(BLANK_VALUE)
 }
 
 /// The digest [`secret`] left for `key`.
@@ -249,7 +265,20 @@ mod tests {
         secret(&mut s);
         let kept = secret_value_digest(&s, "token").unwrap();
         assert_eq!(kept, digest::hex(b"hunter2"));
+        assert!(!secret_value_is_blank(&s, "token"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+        for blank in [&b""[..], b" \n\t\n"] {
+            let mut s = Secret {
+                data: Some(BTreeMap::from([(
+                    "token".into(),
+                    ByteString(blank.to_vec()),
+                )])),
+                ..Secret::default()
+            };
+            secret(&mut s);
+            assert!(secret_value_is_blank(&s, "token"), "{blank:?}");
+            assert!(!secret_value_is_blank(&s, "other"));
+        }
     }
 
     #[test]

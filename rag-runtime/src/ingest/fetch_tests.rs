@@ -1,4 +1,4 @@
-//! URL sources against a loopback HTTP server.
+//! URL sources against a loopback HTTP server, and the address rules on every hop.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ async fn server() -> (String, Sent) {
         .route("/gone", get(|| async { (StatusCode::NOT_FOUND, "no") }))
         .route("/latin1", get(|| async { Bytes::from_static(b"caf\xe9") }))
         .route("/hang", get(std::future::pending::<&'static str>))
+        .route("/to", get(redirect_to))
         .route(
             "/endless",
             // No content-length, and never ending: only a reader that stops at the limit returns.
@@ -51,17 +52,44 @@ fn limits(max_bytes: u64) -> SourceLimits {
     }
 }
 
+/// `/to?<url>` redirects there.
+async fn redirect_to(uri: axum::http::Uri) -> axum::response::Redirect {
+    axum::response::Redirect::temporary(uri.query().unwrap_or("/"))
+}
+
+/// The test servers listen on loopback, which the default policy refuses.
+fn loopback_allowed() -> UrlSourcesConfig {
+    UrlSourcesConfig {
+        allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Default::default()
+    }
+}
+
 async fn fetch(url: &str, limits: &SourceLimits) -> Result<Document> {
-    fetch_document(&client(limits).unwrap(), url, limits).await
+    fetch_with(url, limits, &loopback_allowed()).await
+}
+
+async fn fetch_with(
+    url: &str,
+    limits: &SourceLimits,
+    policy: &UrlSourcesConfig,
+) -> Result<Document> {
+    Fetcher::new(limits.clone(), policy)
+        .unwrap()
+        .fetch(url)
+        .await
 }
 
 #[tokio::test]
-async fn a_url_is_a_document_named_by_the_url_without_credentials() {
+async fn a_url_is_a_document_named_by_the_url_without_credentials_or_query() {
     let (base, _) = server().await;
     let with_user = base.replace("http://", "http://reader:secret@");
-    let doc = fetch(&format!("{with_user}/doc.md#top"), &limits(1024))
-        .await
-        .unwrap();
+    let doc = fetch(
+        &format!("{with_user}/doc.md?token=secret#top"),
+        &limits(1024),
+    )
+    .await
+    .unwrap();
     assert_eq!(doc.id, format!("{base}/doc.md"));
     assert_eq!(doc.text, "# Handbook\n\nBlue-green rollouts.");
     assert_eq!(doc.metadata["title"], "Handbook");
@@ -149,8 +177,96 @@ fn only_http_and_https_are_urls() {
     assert!(is_url("https://h/a.md") && is_url("http://h"));
     assert!(!is_url("docs/a.md") && !is_url("file:///a.md"));
     assert_eq!(
-        url_id("https://u:p@h:8443/a.md?rev=2#x").unwrap(),
-        "https://h:8443/a.md?rev=2"
+        url_id("https://u:p@h:8443/a.md?token=2#x").unwrap(),
+        "https://h:8443/a.md"
     );
     assert!(url_id("http://").is_err());
+}
+
+#[tokio::test]
+async fn loopback_metadata_and_private_addresses_are_refused_naming_the_rule() {
+    let (base, _) = server().await;
+    let port = base.rsplit(':').next().unwrap();
+    let default = UrlSourcesConfig::default();
+    for (url, rule) in [
+        (format!("{base}/doc.md"), "127.0.0.1 is a loopback address"),
+        // By name: refused after resolution, not by the name's spelling.
+        (
+            format!("http://localhost:{port}/doc.md"),
+            "is a loopback address",
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data/iam".into(),
+            "169.254.169.254 is a link-local (cloud metadata) address",
+        ),
+        (
+            "http://10.1.2.3/wiki".into(),
+            "10.1.2.3 is a private address",
+        ),
+        (
+            "http://[::ffff:192.168.0.1]/".into(),
+            "192.168.0.1 is a private address",
+        ),
+    ] {
+        let err = fetch_with(&url, &limits(1024), &default)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(rule), "{url}: {err}");
+        assert!(
+            err.contains("(denied; allow it with urlSources.allowCIDRs"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_redirect_is_checked_like_the_first_address() {
+    let (base, _) = server().await;
+    let port = base.rsplit(':').next().unwrap();
+    // The test server itself is allowed by its name in the URL; where it redirects is not.
+    let policy = UrlSourcesConfig {
+        allow_hosts: vec!["127.0.0.1".into()],
+        ..Default::default()
+    };
+    for (target, rule) in [
+        (
+            "http://169.254.169.254/latest/meta-data",
+            "169.254.169.254 is a link-local",
+        ),
+        (
+            "http://192.168.1.1/admin",
+            "192.168.1.1 is a private address",
+        ),
+        (
+            &format!("http://localhost:{port}/doc.md"),
+            "is a loopback address",
+        ),
+    ] {
+        let url = format!("{base}/to?{target}");
+        let err = fetch_with(&url, &limits(1024), &policy)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(rule), "{target}: {err}");
+    }
+    // A redirect to an allowed place is followed.
+    let url = format!("{base}/to?{base}/doc.md");
+    let doc = fetch_with(&url, &limits(1024), &policy).await.unwrap();
+    assert!(doc.text.starts_with("# Handbook"));
+    assert_eq!(doc.id, format!("{base}/to"));
+}
+
+#[tokio::test]
+async fn redirects_are_limited() {
+    let (base, _) = server().await;
+    let mut url = format!("{base}/doc.md");
+    for _ in 0..=MAX_REDIRECTS {
+        url = format!("{base}/to?{url}");
+    }
+    let err = fetch(&url, &limits(1024)).await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("more than {MAX_REDIRECTS} redirects")),
+        "{err}"
+    );
 }

@@ -61,7 +61,7 @@ pub async fn run_ingest(
         _ => None,
     };
     let collection = config.collection.0.clone();
-    let read = read_sources(sources, &options.limits).await?;
+    let read = read_sources(sources, &options.limits, &config.url_sources).await?;
     let digest = read.digest();
     if read.unreadable.is_empty() && options.unless_digest.as_deref() == Some(digest.as_str()) {
         tracing::info!(digest, "sources unchanged; nothing stored");
@@ -123,6 +123,7 @@ fn summary(read: &Read, config: &RuntimeConfig, started: Instant) -> Report {
         documents: read.documents.len(),
         chunks: read.chunks(&config.chunking),
         source_digest: read.digest(),
+        skipped: read.outside.len(),
         elapsed: started.elapsed(),
         ..Default::default()
     }

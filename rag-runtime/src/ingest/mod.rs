@@ -5,6 +5,7 @@
 //! Every source (files, directories, `http(s)://` URLs) is read before anything is stored, so the
 //! source digest is known first; [`job`] is the `rag-runtime ingest` command around that.
 
+mod address;
 mod fetch;
 mod files;
 pub mod job;
@@ -21,7 +22,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use fetch::{SourceLimits, fetch_document, is_url, url_id};
+pub use fetch::{Fetcher, MAX_REDIRECTS, SourceLimits, is_url, url_id};
 pub use files::{TEXT_EXTENSIONS, discover, read_document};
 pub use job::{JobOptions, run_ingest};
 pub use outcome::{Outcome, report_json};
@@ -48,10 +49,17 @@ pub struct Report {
     pub chunks: usize,
     /// Documents that could not be read or stored, with the reason.
     pub failed: BTreeMap<String, String>,
+    /// Entries of source directories skipped, never read, because they link out of them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
     /// Digest of every document id and text: equal digests mean nothing changed.
     pub source_digest: String,
     #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -205,7 +213,7 @@ pub async fn ingest_paths(
     show_progress: bool,
 ) -> Result<Report> {
     let sources: Vec<Source> = paths.iter().cloned().map(Source::Path).collect();
-    let read = read_sources(&sources, &SourceLimits::default()).await?;
+    let read = read_sources(&sources, &SourceLimits::default(), &Default::default()).await?;
     Ok(ingest_read(rag, read, concurrency, show_progress).await)
 }
 
@@ -227,6 +235,7 @@ pub async fn ingest_read(
         }
     };
     let mut report = ingest(rag, read.documents, concurrency, progress).await;
+    report.skipped = read.outside.len();
     let unreadable = read.unreadable.into_iter();
     report
         .failed

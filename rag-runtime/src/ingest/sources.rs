@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use super::fetch::{self, SourceLimits};
 use super::files::{discover, read_document};
 use super::source_digest;
-use crate::config::ChunkingConfig;
+use crate::config::{ChunkingConfig, UrlSourcesConfig};
 use crate::error::{Error, Result};
 use crate::rag::Document;
 
@@ -39,6 +39,8 @@ impl Source {
 pub struct Read {
     pub documents: Vec<Document>,
     pub unreadable: BTreeMap<String, Error>,
+    /// Entries skipped, never read, because they link out of their source directory.
+    pub outside: Vec<String>,
 }
 
 impl Read {
@@ -55,15 +57,26 @@ impl Read {
     }
 }
 
-/// Reads every source: files as [`read_document`] does, URLs as [`fetch::fetch_document`] does.
-/// A missing path fails the whole read; a document that cannot be read is kept in `unreadable`.
-pub async fn read_sources(sources: &[Source], limits: &SourceLimits) -> Result<Read> {
+/// Reads every source: files as [`read_document`] does, URLs as [`fetch::Fetcher`] does, from
+/// the addresses `policy` allows. A missing path fails the whole read; a document that cannot be
+/// read is kept in `unreadable`.
+pub async fn read_sources(
+    sources: &[Source],
+    limits: &SourceLimits,
+    policy: &UrlSourcesConfig,
+) -> Result<Read> {
     let mut read = Read::default();
     let mut urls = Vec::new();
     for source in sources {
         match source {
             Source::Path(path) => {
-                for (id, file) in discover(std::slice::from_ref(path))? {
+                let found = discover(std::slice::from_ref(path))?;
+                for (id, target) in found.outside {
+                    let target = target.display();
+                    tracing::warn!(document = %id, %target, "skipped: links out of its source directory");
+                    read.outside.push(id);
+                }
+                for (id, file) in found.files {
                     match read_document(&id, &file) {
                         Ok(d) => read.documents.push(d),
                         Err(err) => {
@@ -78,11 +91,11 @@ pub async fn read_sources(sources: &[Source], limits: &SourceLimits) -> Result<R
     if urls.is_empty() {
         return Ok(read);
     }
-    let client = fetch::client(limits)?;
+    let fetcher = fetch::Fetcher::new(limits.clone(), policy)?;
     let mut fetched = stream::iter(urls)
         .map(|url| {
-            let client = &client;
-            async move { (url, fetch::fetch_document(client, url, limits).await) }
+            let fetcher = &fetcher;
+            async move { (url, fetcher.fetch(url).await) }
         })
         .buffered(FETCH_CONCURRENCY);
     while let Some((url, result)) = fetched.next().await {
@@ -117,7 +130,7 @@ mod tests {
         std::fs::write(dir.path().join("a.md"), "# A\n\nalpha").unwrap();
         std::fs::write(dir.path().join("b.md"), [0xffu8, 0xfe]).unwrap();
         let sources = [Source::Path(dir.path().to_path_buf())];
-        let read = read_sources(&sources, &SourceLimits::default())
+        let read = read_sources(&sources, &SourceLimits::default(), &Default::default())
             .await
             .unwrap();
         assert_eq!(read.documents.len(), 1);
@@ -126,7 +139,7 @@ mod tests {
         assert_eq!(read.chunks(&Default::default()), 1);
         let missing = [Source::Path(dir.path().join("nope"))];
         assert!(
-            read_sources(&missing, &SourceLimits::default())
+            read_sources(&missing, &SourceLimits::default(), &Default::default())
                 .await
                 .is_err()
         );

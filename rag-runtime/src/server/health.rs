@@ -1,5 +1,15 @@
-//! Probes and metrics, open without a token: `/healthz` (the process answers), `/readyz` (the
-//! store is reachable with its collection, providers are set up, not draining) and `/metrics`.
+//! Probes and metrics, open without a token: `/healthz` (the process answers), `/readyz` (from
+//! local state: providers set up, the store reached once since start, not draining),
+//! `/readyz/store` (the store reachable with its collection, now) and `/metrics`.
+//!
+//! `/readyz` does not follow the store after the first success: a Qdrant blip would otherwise
+//! take every pod of every pipeline out of its Service at once, which serves nobody. The store's
+//! health is `rag_vector_store_up` (kept fresh by [`watch_store`]) and `/readyz/store`, which
+//! the operator's rollout gate checks before it moves traffic to a new colour. The route
+//! follows the Kubernetes API server's `/readyz/<check>` for one check alone.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -47,9 +57,11 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+fn unavailable(message: String) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
+}
+
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let unavailable =
-        |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
     if state.is_draining() {
         return Err(unavailable("shutting down".into()));
     }
@@ -57,17 +69,51 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     if let Some(problem) = provider_problem(&rag.config) {
         return Err(unavailable(problem));
     }
-    rag.store
-        .ready()
-        .await
-        .map_err(|e| unavailable(format!("collection {:?}: {e}", rag.config.collection.0)))?;
+    // Until the store has answered once: a new pod gets no traffic before it can serve.
+    if !state.store_reached.load(Ordering::Relaxed) {
+        store_ready(&state).await?;
+    }
     Ok(Json(json!({
         "status": "ready",
         "collection": rag.config.collection.0,
+        "store": if rag.metrics.vector_store_up.get() == 1 { "up" } else { "down" },
         "embedder": rag.embedder.describe(),
         "generator": rag.generator.describe(),
         "auth": state.api_keys.enabled(),
     })))
+}
+
+/// `/readyz/store`: the store reachable and the collection present, checked now.
+pub async fn readyz_store(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    store_ready(&state).await?;
+    Ok(Json(json!({
+        "status": "ready",
+        "collection": state.rag.config.collection.0,
+    })))
+}
+
+/// Checks the store (which sets `rag_vector_store_up`), remembering that it was reached.
+async fn store_ready(state: &AppState) -> Result<(), ApiError> {
+    let rag = &state.rag;
+    rag.store
+        .ready()
+        .await
+        .map_err(|e| unavailable(format!("collection {:?}: {e}", rag.config.collection.0)))?;
+    state.store_reached.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Checks the store every `period` for as long as the process serves, so `rag_vector_store_up`
+/// says what the store's state is even when nobody calls `/readyz/store`.
+pub async fn watch_store(state: AppState, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = store_ready(&state).await {
+            tracing::debug!(error = %err.message, "vector store check failed");
+        }
+    }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -121,6 +167,48 @@ mod tests {
             text.contains("\nrag_vector_store_errors_total 2\n"),
             "{text}"
         );
+    }
+
+    /// A store that goes away after the pod was ready (a Qdrant restart) leaves the pod in its
+    /// Service; the store's own check and the metric say it is down.
+    #[tokio::test]
+    async fn once_the_store_was_reached_readyz_no_longer_follows_it() {
+        crate::install_crypto_provider();
+        let config = RuntimeConfig {
+            vector_store: VectorStoreConfig::Qdrant(QdrantConfig { url: closed_url() }),
+            ..Default::default()
+        };
+        let state = AppState::new(Rag::from_config(config).await.unwrap(), ApiKeys::default());
+        // Never reached: not ready.
+        let refused = readyz(State(state.clone())).await.unwrap_err();
+        assert!(
+            refused.message.starts_with("collection \"documents\""),
+            "{}",
+            refused.message
+        );
+        // Reached once (as if the store blipped since): ready, from local state.
+        state.store_reached.store(true, Ordering::Relaxed);
+        let ready = readyz(State(state.clone())).await.unwrap().0;
+        assert_eq!(
+            (&ready["status"], &ready["store"]),
+            (&json!("ready"), &json!("down"))
+        );
+        let store = readyz_store(State(state.clone())).await.unwrap_err();
+        assert_eq!(store.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(state.rag.metrics.vector_store_up.get(), 0);
+        // The background check keeps the metric current without any request.
+        state.rag.metrics.vector_store_up.set(1);
+        let watch = tokio::spawn(watch_store(state.clone(), Duration::from_millis(10)));
+        let metrics = state.rag.metrics.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while metrics.vector_store_up.get() != 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the metric never went down"
+            );
+            tokio::task::yield_now().await;
+        }
+        watch.abort();
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The HTTP service: routes, the middleware every request passes through, and serving with a
 //! graceful drain. A request flows metrics → JSON errors → CORS → body limit → (for `/v1`) auth →
-//! rate limit → per-route timeout → handler.
+//! rate limit → per-route timeout → handler. The document routes answer 405 unless
+//! `server.allowWrites` is on.
 
 mod chat;
 mod health;
@@ -15,8 +16,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::http::header::ALLOW;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -28,9 +31,42 @@ use crate::state::AppState;
 /// Storing documents embeds them, which takes longer than answering a question.
 const DOCUMENTS_TIMEOUT_FACTOR: u32 = 5;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the store is checked for `rag_vector_store_up` while serving.
+const STORE_CHECK_PERIOD: Duration = Duration::from_secs(10);
 
 fn timeout(duration: Duration) -> TimeoutLayer {
     TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, duration)
+}
+
+/// The document routes: served when `server.allowWrites` is on, else 405 naming the setting.
+fn documents(allow_writes: bool, request_timeout: Duration) -> Router<AppState> {
+    let layer = timeout(request_timeout * DOCUMENTS_TIMEOUT_FACTOR);
+    if allow_writes {
+        return Router::new()
+            .route("/v1/documents", post(query::add_documents).layer(layer))
+            .route(
+                "/v1/documents/{*id}",
+                delete(query::delete_document).layer(layer),
+            );
+    }
+    Router::new()
+        .route("/v1/documents", any(writes_off))
+        .route("/v1/documents/{*id}", any(writes_off))
+}
+
+/// 405 with an empty `Allow`: no method writes while writes are off.
+async fn writes_off() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "writes_disabled",
+        "document writes are off; set server.allowWrites: true in the runtime config \
+         (RagPipeline spec.server.allowWrites)",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(""));
+    response
 }
 
 /// The whole service as a router, for `serve` and for tests.
@@ -46,15 +82,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/chat/completions",
             post(chat::completions).layer(timeout(request_timeout)),
         )
-        .route(
-            "/v1/documents",
-            post(query::add_documents).layer(timeout(request_timeout * DOCUMENTS_TIMEOUT_FACTOR)),
-        )
-        .route(
-            "/v1/documents/{*id}",
-            delete(query::delete_document)
-                .layer(timeout(request_timeout * DOCUMENTS_TIMEOUT_FACTOR)),
-        )
+        .merge(documents(server.allow_writes, request_timeout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::rate_limit,
@@ -66,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/readyz/store", get(health::readyz_store))
         .route("/metrics", get(health::metrics))
         .layer(timeout(PROBE_TIMEOUT));
     let cors = if server.cors {
@@ -112,6 +141,8 @@ pub async fn serve(
         tracing::info!("shutting down: draining in-flight requests");
         let _ = signalled_tx.send(());
     };
+    let store_check = tokio::spawn(health::watch_store(state.clone(), STORE_CHECK_PERIOD));
+    let _stop_store_check = AbortOnDrop(store_check);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let mut server = tokio::spawn(
         axum::serve(listener, app)
@@ -132,6 +163,15 @@ pub async fn serve(
             server.abort();
             Ok(())
         }
+    }
+}
+
+/// Aborts a background task when the server it serves stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

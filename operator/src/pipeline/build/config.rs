@@ -70,6 +70,7 @@ pub(super) fn server_config(v: &Validated) -> ServerConfig {
         }),
         shutdown_grace_seconds: u64::try_from(server.timeouts.shutdown_grace_seconds).unwrap_or(0),
         cors: false,
+        allow_writes: server.allow_writes,
     }
 }
 
@@ -157,6 +158,13 @@ mod tests {
             (
                 "  server: { apiKeysSecretRef: { name: keys } }\n",
                 runtime_defaults.clone(),
+            ),
+            (
+                "  server: { allowWrites: true }\n",
+                ServerConfig {
+                    allow_writes: true,
+                    ..runtime_defaults.clone()
+                },
             ),
         ];
         for (server, expected) in cases {
