@@ -68,6 +68,11 @@ struct Args {
     /// rag-runtime image of the ingest Jobs of RagIndexes that name none (`spec.ingest.image`).
     #[arg(long, env = "RUNTIME_IMAGE", default_value = concat!("ghcr.io/ragops/rag-runtime:", env!("CARGO_PKG_VERSION")))]
     runtime_image: String,
+    /// Images a RagIndex may run its ingest Job with (`spec.ingest.image`), comma-separated: a
+    /// repository (any tag or digest of it), an exact reference, or a prefix ending in `*`.
+    /// Empty: only the repository of `--runtime-image`.
+    #[arg(long, env = "INGEST_IMAGE_ALLOW", value_delimiter = ',')]
+    ingest_image_allow: Vec<String>,
 }
 
 #[tokio::main]
@@ -112,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
         index::Settings {
             namespace: args.namespace.clone(),
             resync,
+            ingest_image_allow: index::image::AllowList::new(
+                &args.ingest_image_allow,
+                &args.runtime_image,
+            ),
             runtime_image: args.runtime_image,
             concurrency: args.max_concurrent_reconciles,
         },
