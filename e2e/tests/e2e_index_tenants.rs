@@ -94,7 +94,7 @@ async fn two_namespaces_on_one_qdrant_never_touch_each_others_collections() -> R
     ensure!(answered > 0, "B's client never got an answer");
 
     // A dropped exactly what it recorded, and left the look-alike and all of B's alone.
-    assert_eq!(qa.collections().await?, [foreign.clone()]);
+    assert_eq!(qa.collections().await?, [foreign]);
     assert_eq!(qa.alias_target().await?, None, "A's alias went with it");
     let b_active = b_status
         .active_collection

@@ -25,18 +25,21 @@ fn only_recorded_collections_are_owned() {
     assert_eq!(owned(Some(&s)), names(&["a-2", "a-1"]), "no duplicate");
 }
 
+/// What garbage collection sees (active, in flight, in use, retain) and should drop.
+type GcCase<'a> = (
+    &'a str,
+    Option<&'a str>,
+    BTreeSet<String>,
+    BTreeSet<String>,
+    usize,
+    Vec<&'a str>,
+);
+
 #[test]
 fn garbage_collection_drops_only_what_nothing_needs() {
     let recorded = names(&["h-5", "h-4", "h-3", "h-2", "h-1"]);
     let none = set(&[]);
-    let cases: Vec<(
-        &str,
-        Option<&str>,
-        BTreeSet<String>,
-        BTreeSet<String>,
-        usize,
-        Vec<&str>,
-    )> = vec![
+    let cases: Vec<GcCase> = vec![
         (
             "retain 2 beyond the active",
             Some("h-5"),
