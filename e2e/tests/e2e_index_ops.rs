@@ -170,20 +170,28 @@ async fn a_url_source_is_fetched_by_the_ingest_job() -> Result<()> {
 
 #[tokio::test]
 async fn deleting_while_qdrant_is_unreachable_waits_visibly_and_retain_lets_go() -> Result<()> {
-    let (world, _qdrant) = qdrant_world("index-gone", json!({})).await?;
-    wait_index(&world, "Ready", |i| ready_on(i, None)).await?;
-    // The index is moved to a Qdrant nobody answers on, then deleted.
+    // A Qdrant nobody answers on (the url is immutable, so the index starts there): its ingest
+    // fails, the collection it would have filled is recorded, and the deletion cannot drop it.
+    let unreachable = json!({ "vectorStore": { "qdrant": { "url": "http://127.0.0.1:9" } }, "ingest": { "backoffLimit": 0 } });
+    let (world, _qdrant) = qdrant_world("index-gone", unreachable).await?;
     let api: Api<RagIndex> = world.ns.api();
-    let moved = json!({ "spec": { "vectorStore": { "qdrant": { "url": "http://127.0.0.1:9" } } } });
-    api.patch(INDEX, &PatchParams::default(), &Patch::Merge(&moved))
-        .await?;
+    let recorded = wait_index(&world, "a collection recorded", |i| {
+        i.status.as_ref().is_some_and(|s| !s.collections.is_empty())
+    })
+    .await?;
+    let collection = recorded.status.unwrap().collections[0].clone();
     api.delete(INDEX, &DeleteParams::default()).await?;
     let waiting = wait_index(&world, "DeleteFailed", |i| {
         condition(i, "Degraded").is_some_and(|c| c.1 == "DeleteFailed")
     })
     .await?;
     let (_, _, message) = condition(&waiting, "Degraded").unwrap();
-    assert!(message.contains("retrying"), "{message}");
+    assert!(message.contains("on http://127.0.0.1:9 yet"), "{message}");
+    assert_eq!(
+        waiting.status.unwrap().collections,
+        [collection],
+        "still recorded"
+    );
     world.wait_event(INDEX, "DeleteFailed").await?;
     // The user gives up on those collections: Retain releases the index at once.
     let retain = json!({ "spec": { "deletionPolicy": "Retain" } });

@@ -73,6 +73,11 @@ struct Args {
     /// ingest Jobs refuse `url` sources there, besides loopback, link-local and private addresses.
     #[arg(long, env = "CLUSTER_CIDRS", value_delimiter = ',')]
     cluster_cidrs: Vec<ipnet::IpNet>,
+    /// Images a RagIndex may run its ingest Job with (`spec.ingest.image`), comma-separated: a
+    /// repository (any tag or digest of it), an exact reference, or a prefix ending in `*`.
+    /// Empty: only the repository of `--runtime-image`.
+    #[arg(long, env = "INGEST_IMAGE_ALLOW", value_delimiter = ',')]
+    ingest_image_allow: Vec<String>,
 }
 
 #[tokio::main]
@@ -118,6 +123,10 @@ async fn main() -> anyhow::Result<()> {
         index::Settings {
             namespace: args.namespace.clone(),
             resync,
+            ingest_image_allow: index::image::AllowList::new(
+                &args.ingest_image_allow,
+                &args.runtime_image,
+            ),
             runtime_image: args.runtime_image,
             concurrency: args.max_concurrent_reconciles,
             cluster_cidrs: args.cluster_cidrs,

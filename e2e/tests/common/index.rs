@@ -1,5 +1,6 @@
 //! A namespace whose pipelines and ingest Jobs run for real, with the Qdrant sample RagIndex
-//! pointed at the test bed's Qdrant under an alias of its own, and what the index tests read.
+//! pointed at the test bed's Qdrant (its alias the per-namespace default unless the test sets
+//! one), and what the index tests read.
 
 use std::time::Duration;
 
@@ -18,9 +19,17 @@ pub const QUESTION: &str = "How does a blue-green rollout switch traffic?";
 pub const INDEX_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A namespace whose pods (pipelines and ingest Jobs) run for real, with the Qdrant sample
-/// index pointed at the test bed's Qdrant under an alias of its own.
+/// index pointed at the test bed's Qdrant, its alias `<namespace>_<name>` (the default, unique
+/// per namespace) unless `index_patch` names one.
 pub async fn qdrant_world(prefix: &str, index_patch: Value) -> Result<(World, Qdrant)> {
     let world = World::with_pods(prefix, spec_runtime(None)).await?;
+    let qdrant = create_index(&world, index_patch).await?;
+    Ok((world, qdrant))
+}
+
+/// Applies the Qdrant sample RagIndex to `world`'s namespace, only its url pointed at the test
+/// bed's Qdrant and `index_patch` merged in.
+pub async fn create_index(world: &World, index_patch: Value) -> Result<Qdrant> {
     let (grpc, http) = world
         .cluster
         .qdrant_url
@@ -30,19 +39,21 @@ pub async fn qdrant_world(prefix: &str, index_patch: Value) -> Result<(World, Qd
             "no Qdrant beside the cluster: start it with RAGOPS_E2E_QDRANT=1 (make e2e does)",
         )?;
     let mut index: Value = super::read_sample("qdrant/ragindex.yaml")?;
-    let alias = world.ns.name().replace('-', "_");
     super::merge(
         &mut index["spec"],
-        json!({ "vectorStore": { "qdrant": { "url": grpc, "collection": alias } } }),
+        json!({ "vectorStore": { "qdrant": { "url": grpc } } }),
     );
     super::merge(&mut index["spec"], index_patch);
+    let alias = index["spec"]["vectorStore"]["qdrant"]["collection"]
+        .as_str()
+        .map_or_else(|| format!("{}_{INDEX}", world.ns.name()), String::from);
     let index: RagIndex = serde_json::from_value(index)?;
     world
         .ns
         .api::<RagIndex>()
         .create(&PostParams::default(), &index)
         .await?;
-    Ok((world, Qdrant { http, alias }))
+    Ok(Qdrant { http, alias })
 }
 
 pub async fn create_pipeline(world: &World) -> Result<()> {
@@ -63,6 +74,11 @@ pub struct Qdrant {
 }
 
 impl Qdrant {
+    /// The alias of the test's index.
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.http);
         let response = reqwest::get(&url).await?.error_for_status()?;

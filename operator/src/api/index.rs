@@ -33,7 +33,9 @@ use super::SecretKeyRef;
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    // The name is a label value of the ingest Jobs and their pods.
+    validation = Rule::new("self.metadata.name.size() <= 63").message("metadata.name: a RagIndex name is at most 63 characters (it is a label value of its ingest Jobs)")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.vectorStore.qdrant) || !has(self.sources) || self.sources.all(s, has(s.configMap))").message("spec.sources: url and persistentVolumeClaim sources need vectorStore.qdrant (an embedded store ingests ConfigMaps in each pod)"))]
@@ -160,6 +162,9 @@ fn default_retain_collections() -> i32 {
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.qdrant) != has(self.embedded)").message("exactly one of vectorStore.qdrant or vectorStore.embedded must be set"))]
+// The index's records name collections, not servers: a store or server changed under them would
+// make garbage collection and deletion act on another server's collections.
+#[x_kube(validation = Rule::new("has(self.qdrant) == has(oldSelf.qdrant) && (!has(self.qdrant) || self.qdrant.url == oldSelf.qdrant.url)").message("vectorStore: the store and vectorStore.qdrant.url are immutable (the index's collections live there); create another RagIndex to move"))]
 pub struct VectorStoreSpec {
     /// A Qdrant server, reached over gRPC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,14 +177,19 @@ pub struct VectorStoreSpec {
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct QdrantSpec {
-    /// gRPC URL of the Qdrant server, for example `http://qdrant.qdrant:6334`.
-    #[schemars(length(min = 1))]
+    /// gRPC URL of the Qdrant server, for example `http://qdrant.qdrant:6334`. Immutable: the
+    /// collections the index records as its own live there.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''").message("vectorStore.qdrant.url must be an http or https URL with a host, for example http://qdrant.qdrant:6334"))]
     pub url: String,
     /// Secret key holding the Qdrant API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret_ref: Option<SecretKeyRef>,
-    /// Collection alias queries read from; defaults to the RagIndex name.
+    /// Collection alias readers outside ragops query; defaults to `<namespace>_<name>`. One
+    /// alias on a server belongs to one RagIndex: a second one claiming it is refused
+    /// (`AliasConflict`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"), length(max = 200))]
     pub collection: Option<String>,
 }
 

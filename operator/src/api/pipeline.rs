@@ -31,7 +31,10 @@ use super::{RagPipelineStatus, RuntimeSpec, SecretKeyRef, ServerSpec};
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    // Services `<name>-preview` and `<name>-metrics` are DNS-1035 labels of at most 63
+    // characters, and the name is a label value of every child.
+    validation = Rule::new("self.metadata.name.size() <= 55 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a RagPipeline name is at most 55 characters, lower case letters, digits and '-', starting with a letter (it names Services <name>-preview and <name>-metrics)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RagPipelineSpec {
@@ -115,8 +118,9 @@ pub struct RetrievalSpec {
     #[serde(default = "default_top_k")]
     #[schemars(range(min = 1, max = 100))]
     pub top_k: i32,
-    /// Chunks scoring below this are not used.
+    /// Chunks scoring below this are not used; scores run from 0 to 1 in both retrieval modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub score_threshold: Option<f64>,
 }
 

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tracing::info;
 
-use super::qdrant::{Admin, Snapshot};
+use super::qdrant::{Admin, Removal, Snapshot};
 use super::schedule::Schedule;
 use crate::api::{BackupSpec, RagIndexStatus};
 
@@ -46,7 +46,7 @@ pub async fn take(
     }
     let retain = usize::try_from(spec.retain).unwrap_or(1).max(1);
     for old in expired(admin.snapshots(&collections).await?, retain) {
-        admin.drop_snapshot(&old).await?;
+        admin.remove(Removal::Snapshot(&old)).await?;
     }
     Ok(name)
 }

@@ -12,17 +12,18 @@ use crate::api::{Distance, EmbeddingProvider, EmbeddingSpec, RagIndex};
 /// Directory of the embedded store inside a runtime pod.
 pub const DATA_DIR: &str = "/data";
 
-/// The Qdrant alias of the index (`vectorStore.qdrant.collection`, else its name); the
-/// collection name of an embedded store.
+/// The Qdrant alias of the index: `vectorStore.qdrant.collection`, else `<namespace>_<name>`
+/// (an underscore is in no Kubernetes name, so two indexes never default to the same alias);
+/// the collection name of an embedded store (the index's name: it lives in each pod).
 pub fn alias(index: &RagIndex) -> String {
     let name = kube::ResourceExt::name_any(index);
-    index
-        .spec
-        .vector_store
-        .qdrant
-        .as_ref()
-        .and_then(|q| q.collection.clone())
-        .unwrap_or(name)
+    match &index.spec.vector_store.qdrant {
+        Some(q) => q.collection.clone().unwrap_or_else(|| {
+            let ns = kube::ResourceExt::namespace(index).unwrap_or_default();
+            format!("{ns}_{name}")
+        }),
+        None => name,
+    }
 }
 
 /// A runtime config holding the index's part, reading and writing `collection` with vectors

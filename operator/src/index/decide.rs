@@ -68,18 +68,26 @@ pub enum Step {
     Failed { message: String, retry_in: Duration },
     /// The failure is old enough: delete the failed Job so the next pass starts a new one.
     Restart,
+    /// The Job of an earlier schedule tick still runs: a tick never kills it, the next waits.
+    Waiting { job: String },
 }
 
+/// The next step of the index wanting `revision`, whose Job is in `job`; `earlier` names a Job
+/// of the same spec at an earlier schedule tick that still runs.
 pub fn decide(
     status: Option<&RagIndexStatus>,
     revision: &str,
     job: Option<&JobState>,
+    earlier: Option<&str>,
     now: Timestamp,
 ) -> Step {
     let done = status.and_then(|s| s.revision.as_deref()) == Some(revision);
     match job {
         _ if done => Step::UpToDate,
-        None => Step::Start,
+        None => match earlier {
+            Some(job) => Step::Waiting { job: job.into() },
+            None => Step::Start,
+        },
         Some(JobState::Running) => Step::Indexing,
         Some(JobState::Succeeded { report, finished }) => match &report.error {
             None if report.unchanged || report.collection.is_some() => Step::Adopt {
@@ -119,23 +127,6 @@ pub fn unless_digest(index: &RagIndex) -> Option<&str> {
         .as_ref()
         .filter(|w| w.same_vectors(&index.spec))?;
     s.source_digest.as_deref()
-}
-
-/// The collections to drop: every one this index created (`created`, newest first) except the
-/// serving one, those a pipeline Deployment still names, and the newest `retain` superseded.
-pub fn collections_to_drop(
-    created: &[String],
-    active: Option<&str>,
-    in_use: &std::collections::BTreeSet<String>,
-    retain: usize,
-) -> Vec<String> {
-    created
-        .iter()
-        .filter(|c| Some(c.as_str()) != active)
-        .skip(retain)
-        .filter(|c| !in_use.contains(*c))
-        .cloned()
-        .collect()
 }
 
 #[cfg(test)]

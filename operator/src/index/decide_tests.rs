@@ -119,8 +119,21 @@ fn steps_follow_the_revision_and_its_job() {
         ("old failure", Some(&r1), Some(&old_failure), Step::Restart),
     ];
     for (what, status, job, want) in cases {
-        assert_eq!(decide(status, "r2", job, now), want, "{what}");
+        assert_eq!(decide(status, "r2", job, None, now), want, "{what}");
     }
+    // A new schedule tick never kills the Job of the previous one: it waits for it to end.
+    let earlier = Some("h-ingest-r1");
+    assert_eq!(
+        decide(Some(&r1), "r2", None, earlier, now),
+        Step::Waiting {
+            job: "h-ingest-r1".into()
+        }
+    );
+    assert_eq!(
+        decide(Some(&r1), "r2", Some(&JobState::Running), earlier, now),
+        Step::Indexing,
+        "the wanted revision's own Job runs already"
+    );
     // Once the status names the revision, its Job (whatever its state) changes nothing.
     let r2 = status("r2");
     for job in [
@@ -129,7 +142,7 @@ fn steps_follow_the_revision_and_its_job() {
         Some(&old_failure),
         Some(&JobState::Running),
     ] {
-        assert_eq!(decide(Some(&r2), "r2", job, now), Step::UpToDate);
+        assert_eq!(decide(Some(&r2), "r2", job, None, now), Step::UpToDate);
     }
 }
 
@@ -174,7 +187,13 @@ fn dropped_collections_spare_the_active_the_used_and_the_retained() {
     ];
     for (what, active, in_use, retain, want) in cases {
         assert_eq!(
-            collections_to_drop(&created, active, &in_use, retain),
+            crate::index::ownership::collections_to_drop(
+                &created,
+                active,
+                &BTreeSet::new(),
+                &in_use,
+                retain
+            ),
             want,
             "{what}"
         );

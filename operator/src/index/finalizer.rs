@@ -1,22 +1,29 @@
 //! `deletionPolicy: Delete`: a finalizer keeps a Qdrant-backed RagIndex until the collections it
-//! created (and its alias) are dropped. With `Retain` (or an embedded store) there is no
-//! finalizer, and one left from an earlier policy is removed. When Qdrant cannot be reached the
-//! deletion waits, says why in a condition and an Event, and tries again: it never blocks
-//! silently, and it never drops a collection some other index or tool created.
+//! recorded as its own (and its alias, when it points at one of them) are dropped. With `Retain`
+//! (or an embedded store) there is no finalizer, and one left from an earlier policy is removed.
+//!
+//! A deletion waits (condition `InUse`) while a pipeline Deployment names one of the
+//! collections, then deletes the index's Jobs and waits until they and their pods are gone, then
+//! drops. It never holds forever: when the credentials Secret is gone or the namespace is
+//! terminating, it lets go with a Warning Event naming what it left on the server. What to do is
+//! decided in `ownership`; this file observes and acts.
+//!
+//! kube-runtime's `finalizer()` is not used: it puts the finalizer on every object, and this one
+//! is wanted only for the `Delete` policy of a Qdrant store (an embedded index, or `Retain`, must
+//! never wait on an operator to be deleted).
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
-use super::qdrant::Admin;
-use super::status::{self, At};
-use super::{Context, config};
+use super::ownership::{self, Deleting, DeletionStep, DropFailure};
+use super::qdrant::{Admin, Removal};
+use super::{Context, cleanup, config};
 use crate::api::{DeletionPolicy, RagIndex};
 use crate::client::Call;
 use crate::context::Note;
@@ -25,6 +32,9 @@ use crate::error::Error;
 pub const FINALIZER: &str = "ragops.io/collections";
 /// How soon a deletion that could not reach Qdrant tries again.
 const DELETE_RETRY: Duration = Duration::from_secs(30);
+/// How often a deletion waiting on a pipeline or a Job looks again (the Deployments that name
+/// collections are cached but do not wake the index).
+const WAIT_RECHECK: Duration = Duration::from_secs(5);
 
 /// Whether `index` should carry the finalizer.
 pub fn wanted(index: &RagIndex) -> bool {
@@ -44,45 +54,169 @@ pub async fn handle(index: &RagIndex, ctx: &Context) -> Result<Option<Action>, E
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    if wanted(index)
-        && let Err(message) = drop_all(index, ctx).await
-    {
-        report(index, ctx, &message).await?;
-        return Ok(Some(Action::requeue(DELETE_RETRY)));
+    if !wanted(index) {
+        set(index, ctx, false).await?;
+        return Ok(Some(Action::await_change()));
     }
+    ctx.stores.ready().await;
+    let ns = index.namespace().unwrap_or_default();
+    let owned = ownership::owned(index.status.as_ref());
+    let serving = cleanup::collections_in_use(&ctx.stores, &ns);
+    let jobs = cleanup::jobs_of(index, &ctx.stores);
+    let in_use: Vec<String> = owned
+        .iter()
+        .filter(|c| serving.contains(*c))
+        .cloned()
+        .collect();
+    let deleting = Deleting {
+        // Read only when a pipeline is in the way (the namespace's own deletion removes it).
+        namespace_terminating: !in_use.is_empty() && namespace_terminating(ctx, &ns).await,
+        in_use,
+        jobs: jobs.len(),
+    };
+    match ownership::deletion_step(&deleting) {
+        DeletionStep::WaitInUse(names) => {
+            let message = format!(
+                "a pipeline Deployment in this namespace serves {}; the deletion waits until none does",
+                names.join(", ")
+            );
+            tell(index, ctx, "InUse", &message).await?;
+            Ok(Some(Action::requeue(WAIT_RECHECK)))
+        }
+        DeletionStep::StopJobs => {
+            for j in jobs
+                .iter()
+                .filter(|j| j.metadata.deletion_timestamp.is_none())
+            {
+                cleanup::delete_job(ctx, &ns, &j.name_any()).await?;
+            }
+            Ok(Some(Action::requeue(WAIT_RECHECK)))
+        }
+        DeletionStep::Drop => match drop_owned(index, ctx, &owned).await {
+            Ok(()) => release(index, ctx).await,
+            Err(failure)
+                if ownership::release_after(&failure, terminating(&failure, ctx, &ns).await) =>
+            {
+                let why = match &failure {
+                    DropFailure::CredentialsGone(m) => m.clone(),
+                    DropFailure::Server(m) => format!("the namespace is terminating ({m})"),
+                };
+                let message = format!(
+                    "released without dropping: {why}; left on the Qdrant server: {}",
+                    leftovers(index, &owned)
+                );
+                warn!(index = %index.name_any(), %message);
+                let note = Note {
+                    warning: true,
+                    reason: "CollectionsLeft",
+                    action: "DropCollections",
+                    message,
+                };
+                ctx.shared.publish(&index.object_ref(&()), note).await;
+                release(index, ctx).await
+            }
+            Err(failure) => {
+                let url = index
+                    .spec
+                    .vector_store
+                    .qdrant
+                    .as_ref()
+                    .map(|q| q.url.as_str());
+                let message = format!(
+                    "cannot drop the collections on {} yet, retrying in {DELETE_RETRY:?}: {failure}",
+                    url.unwrap_or_default()
+                );
+                tell(index, ctx, "DeleteFailed", &message).await?;
+                Ok(Some(Action::requeue(DELETE_RETRY)))
+            }
+        },
+    }
+}
+
+/// Whether the namespace is terminating, read only when it decides something: after a drop
+/// that failed on the server (a Secret that is gone releases anyway).
+async fn terminating(failure: &DropFailure, ctx: &Context, ns: &str) -> bool {
+    matches!(failure, DropFailure::Server(_)) && namespace_terminating(ctx, ns).await
+}
+
+async fn release(index: &RagIndex, ctx: &Context) -> Result<Option<Action>, Error> {
     set(index, ctx, false).await?;
     Ok(Some(Action::await_change()))
 }
 
-/// Drops every collection named `<alias>-<revision>` and the alias.
-async fn drop_all(index: &RagIndex, ctx: &Context) -> Result<(), String> {
-    let alias = config::alias(index);
+fn leftovers(index: &RagIndex, owned: &[String]) -> String {
+    let mut left = owned.to_vec();
+    left.push(format!("alias {}", config::alias(index)));
+    left.join(", ")
+}
+
+/// Drops every collection the index owns, and its alias when it points at one of them.
+async fn drop_owned(index: &RagIndex, ctx: &Context, owned: &[String]) -> Result<(), DropFailure> {
     let admin = admin(index, ctx).await?;
-    admin.drop_alias(&alias).await?;
-    for name in admin.revisions_of(&alias).await? {
-        admin.drop(&name).await?;
+    let alias = config::alias(index);
+    let target = admin
+        .alias_target(&alias)
+        .await
+        .map_err(DropFailure::Server)?;
+    if ownership::drops_alias(target.as_deref(), owned) {
+        admin
+            .remove(Removal::Alias(&alias))
+            .await
+            .map_err(DropFailure::Server)?;
+    }
+    let uid = index.uid().unwrap_or_default();
+    for name in owned {
+        admin
+            .remove(Removal::Collection { name, owner: &uid })
+            .await
+            .map_err(DropFailure::Server)?;
         info!(collection = %name, "dropped (deletionPolicy: Delete)");
     }
     Ok(())
 }
 
-async fn report(index: &RagIndex, ctx: &Context, message: &str) -> Result<(), Error> {
-    let message =
-        format!("cannot drop the collections yet, retrying in {DELETE_RETRY:?}: {message}");
-    let at = At {
+/// Whether the namespace is being deleted. Unknown (not readable) counts as not: the deletion
+/// then waits as it would anyway.
+async fn namespace_terminating(ctx: &Context, ns: &str) -> bool {
+    let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
+    let call = Call {
+        verb: "get",
+        kind: "Namespace",
+        name: ns,
+    };
+    let read = |source| Error::Read {
+        what: format!("Namespace {ns}"),
+        source,
+    };
+    match ctx.shared.call(call, api.get_opt(ns), read).await {
+        Ok(found) => found.is_none_or(|n| n.metadata.deletion_timestamp.is_some()),
+        Err(e) => {
+            warn!(namespace = %ns, error = %e, "cannot tell whether the namespace is terminating");
+            false
+        }
+    }
+}
+
+/// A condition (Degraded, with `reason`) and a Warning Event about a deletion that waits; the
+/// Event only when the condition changed, so a long wait writes nothing more.
+async fn tell(index: &RagIndex, ctx: &Context, reason: &str, message: &str) -> Result<(), Error> {
+    let at = super::status::At {
         revision: "",
         job: "",
+        collection: "",
         indexed_with: None,
         generation: index.meta().generation,
-        now: Timestamp::now(),
+        now: k8s_openapi::jiff::Timestamp::now(),
     };
-    let next = status::after_user_error(index.status.as_ref(), "DeleteFailed", &message, &at);
-    super::reconcile::write_status(index, ctx, &next).await?;
+    let next = super::status::after_user_error(index.status.as_ref(), reason, message, &at);
+    if !super::reconcile::write_status(index, ctx, &next).await? {
+        return Ok(());
+    }
     let note = Note {
         warning: true,
-        reason: "DeleteFailed",
+        reason,
         action: "DropCollections",
-        message,
+        message: message.into(),
     };
     ctx.shared.publish(&index.object_ref(&()), note).await;
     Ok(())
@@ -121,10 +255,11 @@ async fn set(index: &RagIndex, ctx: &Context, present: bool) -> Result<(), Error
 }
 
 /// A Qdrant client for the index's server, with its API key read from the referenced Secret
-/// (read when needed, never cached).
-pub async fn admin(index: &RagIndex, ctx: &Context) -> Result<Admin, String> {
+/// (read when needed, never cached). A Secret that is gone (or lacks the key) is
+/// `CredentialsGone`: it will not come back by retrying.
+pub async fn admin(index: &RagIndex, ctx: &Context) -> Result<Admin, DropFailure> {
     let Some(q) = &index.spec.vector_store.qdrant else {
-        return Err("the index has no Qdrant server".into());
+        return Err(DropFailure::Server("the index has no Qdrant server".into()));
     };
     let api_key = match &q.api_key_secret_ref {
         None => None,
@@ -144,13 +279,21 @@ pub async fn admin(index: &RagIndex, ctx: &Context) -> Result<Admin, String> {
             };
             let secret = ctx
                 .shared
-                .call(call, api.get(&r.name), read)
+                .call(call, api.get_opt(&r.name), read)
                 .await
-                .map_err(|e| e.to_string())?;
-            let value = secret.data.and_then(|d| d.get(&r.key).cloned());
-            let value = value.ok_or_else(|| format!("Secret {} has no key {}", r.name, r.key))?;
+                .map_err(|e| DropFailure::Server(e.to_string()))?;
+            let gone = || {
+                format!(
+                    "Secret {} (key {}) with the Qdrant API key is gone",
+                    r.name, r.key
+                )
+            };
+            let value = secret
+                .and_then(|s| s.data)
+                .and_then(|d| d.get(&r.key).cloned())
+                .ok_or_else(|| DropFailure::CredentialsGone(gone()))?;
             Some(String::from_utf8_lossy(&value.0).trim().to_string())
         }
     };
-    Admin::connect(&q.url, api_key)
+    Admin::connect(&q.url, api_key).map_err(DropFailure::Server)
 }

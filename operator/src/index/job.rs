@@ -17,7 +17,7 @@ use kube::ResourceExt;
 use rag_runtime::config::{EMBEDDING_API_KEY_ENV, QDRANT_API_KEY_ENV};
 
 use super::revision::SourceVersion;
-use super::{COMPONENT, INDEX_LABEL, REVISION_LABEL};
+use super::{COMPONENT, INDEX_LABEL, REVISION_LABEL, SPEC_REVISION_ANNOTATION};
 use crate::api::RagIndex;
 use crate::meta::env_from_secret as from_secret;
 
@@ -33,6 +33,8 @@ const MAX_NAME: usize = 63;
 pub struct Plan<'a> {
     pub index: &'a RagIndex,
     pub revision: &'a str,
+    /// The revision without the schedule tick (see [`super::SPEC_REVISION_ANNOTATION`]).
+    pub spec_revision: &'a str,
     pub sources: &'a [SourceVersion],
     /// The source digest of the collection serving now: an ingest that finds the same content
     /// stores nothing.
@@ -62,7 +64,12 @@ pub fn labels(index: &RagIndex, revision: &str) -> BTreeMap<String, String> {
 
 fn meta(plan: &Plan) -> ObjectMeta {
     let name = name(&plan.index.name_any(), plan.revision);
-    crate::meta::owned_by(plan.index, name, labels(plan.index, plan.revision))
+    let mut meta = crate::meta::owned_by(plan.index, name, labels(plan.index, plan.revision));
+    meta.annotations = Some(BTreeMap::from([(
+        SPEC_REVISION_ANNOTATION.into(),
+        plan.spec_revision.into(),
+    )]));
+    meta
 }
 
 /// The runtime config the Job reads: the index's store, alias, embedding and chunking, and

@@ -31,6 +31,7 @@ fn plan_job(unless: Option<&str>) -> (Job, ConfigMap) {
     let plan = Plan {
         index: &index,
         revision: "0123456789",
+        spec_revision: "abcdef0123",
         sources: &sources,
         unless_digest: unless,
         default_image: "ghcr.io/ragops/rag-runtime:0.1.0",

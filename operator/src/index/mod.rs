@@ -4,14 +4,17 @@
 //! re-index reaches traffic only through a pipeline's gated blue-green rollout. An embedded
 //! index has nothing to run: its pipelines' pods ingest, and its status carries the revision.
 
+mod act;
 mod backup;
 pub mod cache;
 mod cleanup;
 pub mod config;
 pub mod decide;
 mod finalizer;
+pub mod image;
 pub mod job;
 pub mod observe;
+pub mod ownership;
 mod qdrant;
 mod reconcile;
 pub mod revision;
@@ -43,6 +46,9 @@ pub const COMPONENT: &str = "ingest";
 pub const INDEX_LABEL: &str = "ragops.io/index";
 /// Label with the index revision a Job ingests.
 pub const REVISION_LABEL: &str = "ragops.io/index-revision";
+/// Annotation on an ingest Job: its revision without the schedule tick, so a Job of an earlier
+/// tick is recognised and left to finish.
+pub const SPEC_REVISION_ANNOTATION: &str = "ragops.io/index-spec-revision";
 /// Annotation on a pipeline Deployment naming the Qdrant collection its pods query.
 pub const COLLECTION_ANNOTATION: &str = "ragops.io/collection";
 
@@ -53,6 +59,8 @@ pub struct Settings {
     pub resync: Duration,
     /// The rag-runtime image of ingest Jobs whose index names none.
     pub runtime_image: String,
+    /// The images an index may name in `spec.ingest.image` (`--ingest-image-allow`).
+    pub ingest_image_allow: image::AllowList,
     /// Reconciliations run at once.
     pub concurrency: u16,
     /// The cluster's pod and service networks, refused to `url` sources of ingest Jobs.

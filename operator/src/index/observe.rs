@@ -59,7 +59,7 @@ pub async fn job_state(api: &Api<Pod>, job: &Job) -> Result<JobState, Error> {
     };
     let name = job.metadata.name.clone().unwrap_or_default();
     let pods = api
-        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={name}")))
+        .list(&ListParams::default().labels(&pod_selector(job)))
         .await
         .map_err(|e| Error::Read {
             what: format!("the pods of Job {name}"),
@@ -84,6 +84,24 @@ pub async fn job_state(api: &Api<Pod>, job: &Job) -> Result<JobState, Error> {
             finished: finished_at,
         },
     })
+}
+
+/// The Job's own pod selector (the Job controller sets `controller-uid` in it on every
+/// Kubernetes version), as a label selector string.
+pub fn pod_selector(job: &Job) -> String {
+    job.spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .and_then(|s| s.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        // Not set yet (the Job controller fills it on create): match no pod rather than all.
+        .unwrap_or_else(|| "controller-uid=unknown".into())
 }
 
 #[cfg(test)]
@@ -127,6 +145,20 @@ mod tests {
             message,
             "BackoffLimitExceeded: Job has reached the specified backoff limit"
         );
+    }
+
+    #[test]
+    fn pods_are_found_by_the_jobs_own_selector() {
+        let j: Job = serde_json::from_value(serde_json::json!({
+            "spec": { "template": {}, "selector": { "matchLabels": {
+                "batch.kubernetes.io/controller-uid": "u1", "controller-uid": "u1" } } }
+        }))
+        .unwrap();
+        assert_eq!(
+            pod_selector(&j),
+            "batch.kubernetes.io/controller-uid=u1,controller-uid=u1"
+        );
+        assert_eq!(pod_selector(&job("[]")), "controller-uid=unknown");
     }
 
     #[test]

@@ -1,20 +1,36 @@
-//! The operator's own Qdrant calls, few and rare: listing and dropping the collections an index
-//! created (garbage collection after a re-index, and `deletionPolicy: Delete`). Ingest itself
-//! runs in a Job with the runtime; the operator never touches points.
+//! The operator's own Qdrant calls, few and rare: dropping the collections an index recorded as
+//! its own (garbage collection after a re-index, and `deletionPolicy: Delete`), reading where
+//! its alias points, and snapshots. Ingest itself runs in a Job with the runtime; the operator
+//! never touches points. Every drop goes through [`Admin::remove`], the one door for removals on
+//! the server.
 
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use qdrant_client::Qdrant;
-use qdrant_client::qdrant::{DeleteAlias, DeleteSnapshotRequestBuilder};
+use qdrant_client::qdrant::value::Kind;
+use qdrant_client::qdrant::{DeleteAlias, DeleteSnapshotRequestBuilder, UpdateCollectionBuilder};
+use qdrant_client::{Qdrant, QdrantError};
 
-use super::revision::is_revision_of;
+/// The collection metadata key holding the uid of the RagIndex that owns a collection.
+pub const OWNER_KEY: &str = "ragops.io/owner";
 
 /// Longest a single Qdrant call may take: a reconciliation never hangs on an unreachable server.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Admin {
     client: Qdrant,
+}
+
+/// Something on the server the operator removes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal<'a> {
+    /// A collection of the index with uid `owner`: refused when the server tags it as another's.
+    Collection {
+        name: &'a str,
+        owner: &'a str,
+    },
+    Alias(&'a str),
+    Snapshot(&'a Snapshot),
 }
 
 impl Admin {
@@ -29,45 +45,87 @@ impl Admin {
         Ok(Self { client })
     }
 
-    /// Every collection an ingest for `alias` created (`<alias>-<revision>`).
-    pub async fn revisions_of(&self, alias: &str) -> Result<Vec<String>, String> {
-        let listed = self.client.list_collections().await.map_err(describe)?;
-        Ok(listed
-            .collections
-            .into_iter()
-            .map(|c| c.name)
-            .filter(|n| is_revision_of(alias, n))
-            .collect())
-    }
-
-    /// Drops `name`; one already gone is fine.
-    pub async fn drop(&self, name: &str) -> Result<(), String> {
-        match self.client.delete_collection(name).await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.to_string().contains("doesn't exist")
-                    || e.to_string().contains("Not found") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(describe(e)),
-        }
-    }
-
-    /// Removes `alias` if it exists (it is an alias only if an ingest created it).
-    pub async fn drop_alias(&self, alias: &str) -> Result<(), String> {
+    /// The collection `alias` points at, if the alias exists.
+    pub async fn alias_target(&self, alias: &str) -> Result<Option<String>, String> {
         let aliases = self.client.list_aliases().await.map_err(describe)?;
-        if !aliases.aliases.iter().any(|a| a.alias_name == alias) {
-            return Ok(());
+        Ok(aliases
+            .aliases
+            .into_iter()
+            .find(|a| a.alias_name == alias)
+            .map(|a| a.collection_name))
+    }
+
+    /// Removes `what`; something already gone is fine. The only place the operator deletes
+    /// anything on a Qdrant server: callers decide from the index's own records what may go.
+    pub async fn remove(&self, what: Removal<'_>) -> Result<(), String> {
+        let result = match what {
+            Removal::Collection { name, owner } => {
+                let tag = self.owner(name).await?;
+                if !super::ownership::may_drop(tag.as_deref(), owner) {
+                    return Err(format!(
+                        "collection {name} is tagged {OWNER_KEY}={} on the server, not this index's uid {owner}: not dropped",
+                        tag.unwrap_or_default()
+                    ));
+                }
+                self.client.delete_collection(name).await.map(drop)
+            }
+            Removal::Alias(alias) => self
+                .client
+                .delete_alias(DeleteAlias {
+                    alias_name: alias.into(),
+                })
+                .await
+                .map(drop),
+            Removal::Snapshot(s) => {
+                let request =
+                    DeleteSnapshotRequestBuilder::new(s.collection.as_str(), s.name.as_str());
+                self.client.delete_snapshot(request).await.map(drop)
+            }
+        };
+        match result {
+            Err(e) if !not_found(&e) => Err(describe(e)),
+            _ => Ok(()),
         }
+    }
+}
+
+impl Admin {
+    /// Tags `collection` as the index `uid`'s own (collection metadata, merged).
+    pub async fn tag(&self, collection: &str, uid: &str) -> Result<(), String> {
+        let metadata = std::collections::HashMap::from([(
+            OWNER_KEY.to_string(),
+            serde_json::Value::from(uid),
+        )]);
+        let request = UpdateCollectionBuilder::new(collection).metadata(metadata);
         self.client
-            .delete_alias(DeleteAlias {
-                alias_name: alias.into(),
-            })
+            .update_collection(request)
             .await
             .map(drop)
             .map_err(describe)
     }
+
+    /// The uid `collection` is tagged with; none when untagged or gone.
+    pub async fn owner(&self, collection: &str) -> Result<Option<String>, String> {
+        let info = match self.client.collection_info(collection).await {
+            Ok(info) => info,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(describe(e)),
+        };
+        let tag = info
+            .result
+            .and_then(|r| r.config)
+            .and_then(|c| c.metadata.get(OWNER_KEY).cloned())
+            .and_then(|v| v.kind);
+        Ok(match tag {
+            Some(Kind::StringValue(uid)) => Some(uid),
+            _ => None,
+        })
+    }
+}
+
+/// Whether Qdrant answered that the thing does not exist, by the gRPC status code.
+fn not_found(e: &QdrantError) -> bool {
+    matches!(e, QdrantError::ResponseError { status } if status.code() == tonic::Code::NotFound)
 }
 
 /// One snapshot of a collection, as Qdrant lists it.
@@ -92,15 +150,15 @@ impl Admin {
             .ok_or_else(|| format!("Qdrant took a snapshot of {collection} but did not name it"))
     }
 
-    /// The snapshots of every collection in `collections`.
+    /// The snapshots of every collection in `collections` (one not created yet has none).
     pub async fn snapshots(&self, collections: &[String]) -> Result<Vec<Snapshot>, String> {
         let mut out = Vec::new();
         for collection in collections {
-            let listed = self
-                .client
-                .list_snapshots(collection.as_str())
-                .await
-                .map_err(describe)?;
+            let listed = match self.client.list_snapshots(collection.as_str()).await {
+                Ok(listed) => listed,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(describe(e)),
+            };
             out.extend(listed.snapshot_descriptions.into_iter().map(|d| {
                 Snapshot {
                     collection: collection.clone(),
@@ -113,15 +171,6 @@ impl Admin {
             }));
         }
         Ok(out)
-    }
-
-    pub async fn drop_snapshot(&self, s: &Snapshot) -> Result<(), String> {
-        let request = DeleteSnapshotRequestBuilder::new(s.collection.as_str(), s.name.as_str());
-        self.client
-            .delete_snapshot(request)
-            .await
-            .map(drop)
-            .map_err(describe)
     }
 }
 

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -15,12 +14,15 @@ use serde_json::json;
 
 use super::cache::Stores;
 use super::decide::{self, Step};
+use super::ownership::{self, Claim};
 use super::revision::{self, SourceVersion};
 use super::schedule::Schedule;
 use super::status::{self, At};
-use super::{Context, KIND, backup, cleanup, finalizer, job, observe};
+use super::{
+    Context, KIND, SPEC_REVISION_ANNOTATION, act, cleanup, config, finalizer, job, observe,
+};
 use crate::api::{RagIndex, RagIndexStatus};
-use crate::apply::{self, FIELD_MANAGER};
+use crate::apply::FIELD_MANAGER;
 use crate::client::Call;
 use crate::context::Note;
 use crate::error::Error;
@@ -28,8 +30,6 @@ use crate::watch::trim;
 
 /// How often an index waiting for the user looks again, on top of watch events.
 const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
-/// How soon a snapshot that failed is tried again.
-const BACKUP_RETRY: Duration = Duration::from_secs(60);
 
 /// Something only the operator can see is wrong with the spec.
 struct UserError {
@@ -44,93 +44,121 @@ pub async fn reconcile(index: &RagIndex, ctx: &Context) -> Result<Action, Error>
     ctx.stores.ready().await;
     let now = Timestamp::now();
     let ns = index.namespace().unwrap_or_default();
-    let resolved = match resolve(index, &ctx.stores, &ns) {
+    let resolved = match resolve(index, ctx, &ns) {
         Ok(resolved) => resolved,
         Err(user) => return user_error(index, ctx, &user, now).await,
     };
     let tick = resolved.schedule.as_ref().and_then(|s| s.latest(now));
     let revision = revision::revision(index, &resolved.sources, tick);
+    let spec_revision = revision::revision(index, &resolved.sources, None);
     let job_name = job::name(&index.name_any(), &revision);
+    let collection = revision::collection_name(&config::alias(index), &revision);
     let at = At {
         revision: &revision,
         indexed_with: Some(crate::api::IndexedWith::of(&index.spec)),
         job: &job_name,
+        collection: &collection,
         generation: index.meta().generation,
         now,
     };
     if index.spec.vector_store.qdrant.is_none() {
         let digest = serde_json::to_vec(&resolved.sources).unwrap_or_default();
         let digest = crate::digest::short_hex(&digest, 16);
-        let next = status::embedded(index.status.as_ref(), &digest, &at);
+        let documents = embedded_documents(index, &ctx.stores, &ns);
+        let next = status::embedded(index.status.as_ref(), &digest, documents, &at);
         write_status(index, ctx, &next).await?;
         return Ok(Action::requeue(ctx.settings.resync));
     }
     let current = index.status.as_ref();
-    let state = match crate::watch::get(&ctx.stores.jobs, &ns, &job_name) {
-        Some(j) if !done(current, &revision) => {
-            let pods = Api::<Pod>::namespaced(client(ctx), &ns);
-            let call = Call {
-                verb: "list the pods of",
-                kind: "Job",
-                name: &job_name,
-            };
-            let request = observe::job_state(&pods, &j);
-            Some(ctx.shared.call(call, request, |e| e).await?)
-        }
-        _ => None,
-    };
-    let step = decide::decide(current, &revision, state.as_ref(), now);
-    act(index, ctx, &step, &resolved.sources, &revision).await?;
+    let state = job_state(ctx, &ns, &job_name, !done(current, &revision)).await?;
+    let earlier = earlier_tick(index, &ctx.stores, &job_name, &spec_revision);
+    let step = decide::decide(current, &revision, state.as_ref(), earlier.as_deref(), now);
     let mut next = status::after_step(current, &step, &at);
+    let mut written = index.status.clone();
+    if matches!(step, Step::Start) {
+        // The intent first: the collection the Job will create is recorded as the index's own
+        // before the Job exists.
+        write(index, ctx, &mut written, &next).await?;
+    }
+    let plan = job::Plan {
+        index,
+        revision: &revision,
+        spec_revision: &spec_revision,
+        sources: &resolved.sources,
+        unless_digest: decide::unless_digest(index),
+        default_image: &ctx.settings.runtime_image,
+        cluster_cidrs: &ctx.settings.cluster_cidrs,
+    };
+    act::act(ctx, &step, &plan).await?;
     if matches!(step, Step::Adopt { .. }) {
         next.last_schedule_time = tick.map(Time);
-        cleanup::collect_garbage(index, ctx, &mut next).await;
     }
-    let backup_failed = back_up(index, ctx, resolved.backup.as_ref(), &mut next, now).await;
-    cleanup::sweep_jobs(index, ctx, &job_name).await?;
-    if write_status(index, ctx, &next).await? {
-        announce(index, ctx, &step, &revision, &next).await;
+    let in_flight = cleanup::in_flight(index, &ctx.stores, &collection);
+    cleanup::collect_garbage(index, ctx, &mut next, &in_flight).await;
+    let backup = resolved.backup.as_ref();
+    let backup_failed = act::back_up(index, ctx, backup, &mut next, now).await;
+    let keep: Vec<&str> = [Some(job_name.as_str()), earlier.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    cleanup::sweep_jobs(index, ctx, &keep).await?;
+    let changed = write(index, ctx, &mut written, &next).await?;
+    if changed || matches!(step, Step::Start) {
+        act::announce(index, ctx, &step, &revision, &next).await;
     }
     let uid = index.uid().unwrap_or_default();
-    let schedules = [resolved.schedule.as_ref(), resolved.backup.as_ref()];
+    let schedules = [resolved.schedule.as_ref(), backup];
     let after = requeue_after(&step, &schedules, now, ctx, &uid);
     Ok(Action::requeue(
         backup_failed.map_or(after, |retry| retry.min(after)),
     ))
 }
 
-/// Takes a snapshot when `spec.backup` says one is due; on failure, tells it and asks to be
-/// looked at again soon.
-async fn back_up(
-    index: &RagIndex,
+/// The state of the wanted revision's Job, when it exists and its result still matters.
+async fn job_state(
     ctx: &Context,
-    schedule: Option<&Schedule>,
-    next: &mut RagIndexStatus,
-    now: Timestamp,
-) -> Option<Duration> {
-    let (Some(spec), Some(schedule)) = (&index.spec.backup, schedule) else {
-        return None;
+    ns: &str,
+    name: &str,
+    matters: bool,
+) -> Result<Option<decide::JobState>, Error> {
+    let Some(j) = crate::watch::get(&ctx.stores.jobs, ns, name).filter(|_| matters) else {
+        return Ok(None);
     };
-    let last = next.last_backup_time.as_ref().map(|t| t.0);
-    if next.active_collection.is_none() || !backup::due(schedule, last, now) {
-        return None;
-    }
-    let taken = match finalizer::admin(index, ctx).await {
-        Ok(admin) => backup::take(&admin, spec, next, now).await,
-        Err(e) => Err(e),
+    let pods = Api::<Pod>::namespaced(client(ctx), ns);
+    let call = Call {
+        verb: "list the pods of",
+        kind: "Job",
+        name,
     };
-    let (warning, reason, message, retry) = match taken {
-        Ok(name) => (false, "BackedUp", format!("snapshot {name} taken"), None),
-        Err(e) => (true, "BackupFailed", e, Some(BACKUP_RETRY)),
-    };
-    let note = Note {
-        warning,
-        reason,
-        action: "Snapshot",
-        message,
-    };
-    ctx.shared.publish(&index.object_ref(&()), note).await;
-    retry
+    let request = observe::job_state(&pods, &j);
+    Ok(Some(ctx.shared.call(call, request, |e| e).await?))
+}
+
+/// A Job of this index for the same spec at an earlier schedule tick that still runs.
+fn earlier_tick(index: &RagIndex, stores: &Stores, wanted: &str, spec: &str) -> Option<String> {
+    cleanup::jobs_of(index, stores)
+        .into_iter()
+        .filter(|j| j.name_any() != wanted && j.metadata.deletion_timestamp.is_none())
+        .filter(|j| {
+            j.annotations()
+                .get(SPEC_REVISION_ANNOTATION)
+                .map(String::as_str)
+                == Some(spec)
+        })
+        .find(|j| observe::finished(j).is_none())
+        .map(|j| j.name_any())
+}
+
+/// The documents of an embedded index: every key of its source ConfigMaps.
+fn embedded_documents(index: &RagIndex, stores: &Stores, ns: &str) -> i64 {
+    index
+        .spec
+        .sources
+        .iter()
+        .filter_map(|s| s.config_map.as_ref())
+        .filter_map(|c| crate::watch::get(&stores.config_maps, ns, &c.name))
+        .map(|cm| trim::content_keys(&cm))
+        .sum()
 }
 
 fn done(status: Option<&RagIndexStatus>, revision: &str) -> bool {
@@ -149,7 +177,19 @@ struct Resolved {
 }
 
 /// The sources' versions and the parsed schedules, or what the user must fix.
-fn resolve(index: &RagIndex, stores: &Stores, ns: &str) -> Result<Resolved, UserError> {
+fn resolve(index: &RagIndex, ctx: &Context, ns: &str) -> Result<Resolved, UserError> {
+    let stores = &ctx.stores;
+    check_alias(index, stores)?;
+    let image = index.spec.ingest.image.as_deref();
+    if let Some(image) = image.filter(|i| !ctx.settings.ingest_image_allow.allows(i)) {
+        return Err(UserError {
+            reason: "IngestImageNotAllowed",
+            message: format!(
+                "spec.ingest.image: {image:?} is not allowed by the operator's --ingest-image-allow ({})",
+                ctx.settings.ingest_image_allow
+            ),
+        });
+    }
     let digest = |name: &str| {
         crate::watch::get(&stores.config_maps, ns, name)
             .map(|cm| trim::content_digest(&cm).unwrap_or_default().to_string())
@@ -185,6 +225,26 @@ fn resolve(index: &RagIndex, stores: &Stores, ns: &str) -> Result<Resolved, User
     })
 }
 
+/// Refuses the alias when an older index on the same server holds it (`AliasConflict`).
+fn check_alias(index: &RagIndex, stores: &Stores) -> Result<(), UserError> {
+    let Some(me) = Claim::of(index) else {
+        return Ok(());
+    };
+    let all: Vec<Claim> = stores
+        .indexes
+        .state()
+        .iter()
+        .filter_map(|i| Claim::of(i))
+        .collect();
+    match ownership::alias_holder(&me, &all) {
+        None => Ok(()),
+        Some(holder) => Err(UserError {
+            reason: "AliasConflict",
+            message: ownership::conflict_message(&me, &holder),
+        }),
+    }
+}
+
 async fn user_error(
     index: &RagIndex,
     ctx: &Context,
@@ -195,6 +255,7 @@ async fn user_error(
         revision: "",
         indexed_with: None,
         job: "",
+        collection: "",
         generation: index.meta().generation,
         now,
     };
@@ -209,62 +270,6 @@ async fn user_error(
         ctx.shared.publish(&index.object_ref(&()), note).await;
     }
     Ok(Action::requeue(USER_ERROR_RECHECK))
-}
-
-/// Starts or restarts the wanted revision's Job.
-async fn act(
-    index: &RagIndex,
-    ctx: &Context,
-    step: &Step,
-    sources: &[SourceVersion],
-    revision: &str,
-) -> Result<(), Error> {
-    let ns = index.namespace().unwrap_or_default();
-    let name = job::name(&index.name_any(), revision);
-    match step {
-        Step::Start => {
-            let image = ctx.settings.runtime_image.as_str();
-            let plan = job::Plan {
-                index,
-                revision,
-                sources,
-                unless_digest: decide::unless_digest(index),
-                default_image: image,
-                cluster_cidrs: &ctx.settings.cluster_cidrs,
-            };
-            let config_maps: Api<ConfigMap> = Api::namespaced(client(ctx), &ns);
-            let config_map = job::config_map(&plan);
-            let request = apply::apply(&config_maps, &config_map, None);
-            let call = Call {
-                verb: "apply",
-                kind: "ConfigMap",
-                name: &name,
-            };
-            let step = |e| apply_error("ConfigMap", &name, e);
-            ctx.shared.call(call, request, step).await?;
-            let jobs: Api<Job> = Api::namespaced(client(ctx), &ns);
-            let job = job::job(&plan);
-            let call = Call {
-                kind: "Job",
-                ..call
-            };
-            let step = |e| apply_error("Job", &name, e);
-            ctx.shared
-                .call(call, apply::apply(&jobs, &job, None), step)
-                .await?;
-        }
-        Step::Restart => cleanup::delete_job(ctx, &ns, &name).await?,
-        _ => {}
-    }
-    Ok(())
-}
-
-fn apply_error(kind: &'static str, name: &str, source: kube::Error) -> Error {
-    Error::Apply {
-        kind,
-        name: name.into(),
-        source,
-    }
 }
 
 /// When to look again: at the retry of a failed ingest, at the next schedule tick, or at the
@@ -296,7 +301,17 @@ pub(super) async fn write_status(
     ctx: &Context,
     status: &RagIndexStatus,
 ) -> Result<bool, Error> {
-    if index.status.as_ref() == Some(status) {
+    write(index, ctx, &mut index.status.clone(), status).await
+}
+
+/// Writes `status` unless it is what was `written` last (then updated); whether it wrote.
+async fn write(
+    index: &RagIndex,
+    ctx: &Context,
+    written: &mut Option<RagIndexStatus>,
+    status: &RagIndexStatus,
+) -> Result<bool, Error> {
+    if written.as_ref() == Some(status) {
         return Ok(false);
     }
     let patch = json!({ "apiVersion": RagIndex::api_version(&()), "kind": KIND, "status": status });
@@ -310,50 +325,6 @@ pub(super) async fn write_status(
     let patch = Patch::Apply(&patch);
     let request = api.patch_status(&name, &params, &patch);
     ctx.shared.call(call, request, Error::Status).await?;
+    *written = Some(status.clone());
     Ok(true)
-}
-
-/// One Event per step that changed the status.
-async fn announce(
-    index: &RagIndex,
-    ctx: &Context,
-    step: &Step,
-    revision: &str,
-    next: &RagIndexStatus,
-) {
-    let collection = next.active_collection.clone().unwrap_or_default();
-    let (warning, reason, message) = match step {
-        Step::Start => (
-            false,
-            "IngestStarted",
-            format!("started the ingest of revision {revision}"),
-        ),
-        Step::Adopt { report, .. } if report.unchanged => (
-            false,
-            "Unchanged",
-            format!("the sources are unchanged; {collection} keeps serving"),
-        ),
-        Step::Adopt { report, .. } => (
-            false,
-            "Indexed",
-            format!(
-                "{collection} holds {} chunks of {} documents",
-                report.chunks, report.documents
-            ),
-        ),
-        Step::Failed { message, .. } => (true, "IngestFailed", message.clone()),
-        Step::Restart => (
-            false,
-            "IngestRetried",
-            "restarting the failed ingest".into(),
-        ),
-        Step::UpToDate | Step::Indexing => return,
-    };
-    let note = Note {
-        warning,
-        reason,
-        action: reason,
-        message,
-    };
-    ctx.shared.publish(&index.object_ref(&()), note).await;
 }

@@ -63,6 +63,9 @@ struct Hashed<'a> {
     overlap_chars: i32,
     distance: &'a crate::api::Distance,
     collection: String,
+    /// The Qdrant server (host and port): the same sources on another server are another
+    /// collection to fill.
+    server: Option<String>,
     tick: Option<String>,
 }
 
@@ -81,6 +84,7 @@ pub fn revision(index: &RagIndex, sources: &[SourceVersion], tick: Option<Timest
         overlap_chars: spec.chunking.overlap_chars,
         distance: &spec.distance,
         collection: super::config::alias(index),
+        server: super::ownership::Claim::of(index).map(|c| c.server),
         tick: tick.map(|t| t.to_string()),
     };
     let json = serde_json::to_vec(&hashed).expect("a revision input serialises");
@@ -90,18 +94,6 @@ pub fn revision(index: &RagIndex, sources: &[SourceVersion], tick: Option<Timest
 /// The collection an ingest of `revision` fills.
 pub fn collection_name(alias: &str, revision: &str) -> String {
     format!("{alias}-{revision}")
-}
-
-/// Whether `name` is a collection an ingest of the index with `alias` created.
-pub fn is_revision_of(alias: &str, name: &str) -> bool {
-    name.strip_prefix(alias)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|rev| {
-            rev.len() == REVISION_LEN
-                && rev
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        })
 }
 
 #[cfg(test)]
@@ -172,6 +164,16 @@ spec:
                 ),
             ),
             (
+                "Qdrant server",
+                revision(
+                    &index(|i| {
+                        i.spec.vector_store.qdrant.as_mut().unwrap().url = "http://q2:6334".into()
+                    }),
+                    &docs("a"),
+                    None,
+                ),
+            ),
+            (
                 "schedule tick",
                 revision(&index(|_| {}), &docs("a"), Some(tick)),
             ),
@@ -188,21 +190,5 @@ spec:
         let retain = index(|i| i.spec.retain_collections = 9);
         assert_eq!(revision(&batch, &docs("a"), None), base);
         assert_eq!(revision(&retain, &docs("a"), None), base);
-    }
-
-    #[test]
-    fn only_revision_collections_of_the_alias_are_ours() {
-        assert!(is_revision_of("handbook", "handbook-0123456789"));
-        for other in [
-            "handbook",
-            "handbook-01234",
-            "handbook-0123456789a",
-            "handbook-ABCDEF0123",
-            "handbook-x-0123456789",
-            "other-0123456789",
-        ] {
-            assert!(!is_revision_of("handbook", other), "{other}");
-        }
-        assert_eq!(collection_name("h", "0123456789"), "h-0123456789");
     }
 }

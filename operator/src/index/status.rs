@@ -25,6 +25,8 @@ pub struct At<'a> {
     /// What the wanted revision is built with.
     pub indexed_with: Option<crate::api::IndexedWith>,
     pub job: &'a str,
+    /// The collection the wanted revision's ingest fills (Qdrant stores).
+    pub collection: &'a str,
     pub generation: Option<i64>,
     pub now: Timestamp,
 }
@@ -32,8 +34,12 @@ pub struct At<'a> {
 /// The status after `step` of a Qdrant-backed index.
 pub fn after_step(current: Option<&RagIndexStatus>, step: &Step, at: &At) -> RagIndexStatus {
     let mut next = current.cloned().unwrap_or_default();
-    if let Step::Adopt { report, finished } = step {
-        adopt(&mut next, report, at, *finished);
+    match step {
+        Step::Adopt { report, finished } => adopt(&mut next, report, at, *finished),
+        // The intent, written before the Job starts: a collection the operator may create is
+        // recorded as the index's own first, so a crash leaves a record, never an orphan.
+        Step::Start => record(&mut next, at.collection),
+        _ => {}
     }
     let ready = ready_condition(&next);
     let (phase, indexing, degraded) = match step {
@@ -54,6 +60,19 @@ pub fn after_step(current: Option<&RagIndexStatus>, step: &Step, at: &At) -> Rag
                 true,
                 "IngestRunning",
                 format!("Job {} ingests revision {}", at.job, at.revision),
+            ),
+            None,
+        ),
+        Step::Waiting { job } => (
+            phase::INDEXING,
+            Wanted::new(
+                INDEXING,
+                true,
+                "WaitingForIngest",
+                format!(
+                    "Job {job} of an earlier schedule tick still runs; revision {} starts when it ends",
+                    at.revision
+                ),
             ),
             None,
         ),
@@ -99,9 +118,15 @@ pub fn after_user_error(
 
 /// The status of an embedded index: every pipeline pod ingests the sources itself, so the index
 /// is ready as soon as they exist, and its revision is theirs.
-pub fn embedded(current: Option<&RagIndexStatus>, source_digest: &str, at: &At) -> RagIndexStatus {
+pub fn embedded(
+    current: Option<&RagIndexStatus>,
+    source_digest: &str,
+    documents: i64,
+    at: &At,
+) -> RagIndexStatus {
     let mut next = current.cloned().unwrap_or_default();
     next.revision = Some(at.revision.into());
+    next.documents = Some(documents);
     next.source_digest = Some(source_digest.into());
     let wanted = [
         Wanted::new(
@@ -120,17 +145,29 @@ fn adopt(next: &mut RagIndexStatus, report: &Report, at: &At, finished: Timestam
     next.revision = Some(at.revision.into());
     next.documents = Some(report.documents);
     if report.unchanged {
+        // Nothing was created for this revision: its intent record goes.
+        if next.active_collection.as_deref() != Some(at.collection) {
+            next.collections.retain(|c| c != at.collection);
+        }
         return;
     }
     if let Some(collection) = &report.collection {
-        next.collections.retain(|c| c != collection);
-        next.collections.insert(0, collection.clone());
+        record(next, collection);
         next.active_collection = Some(collection.clone());
         next.indexed_with = at.indexed_with.clone();
     }
     next.chunks = Some(report.chunks);
     next.source_digest = Some(report.source_digest.clone());
     next.last_indexed_at = Some(Time(finished));
+}
+
+/// Records `collection` as the index's newest.
+fn record(next: &mut RagIndexStatus, collection: &str) {
+    if collection.is_empty() {
+        return;
+    }
+    next.collections.retain(|c| c != collection);
+    next.collections.insert(0, collection.into());
 }
 
 fn ready_condition(s: &RagIndexStatus) -> Wanted {

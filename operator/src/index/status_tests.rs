@@ -6,6 +6,7 @@ fn at(revision: &str) -> At<'_> {
     At {
         revision,
         job: "handbook-ingest-r",
+        collection: "h-wanted",
         indexed_with: None,
         generation: Some(4),
         now: "2026-11-26T10:00:00Z".parse().unwrap(),
@@ -61,6 +62,7 @@ fn unchanged_content_moves_only_the_revision() {
     let next = after_step(Some(&first), &Step::Adopt { report, finished }, &at("r2"));
     assert_eq!(next.revision.as_deref(), Some("r2"));
     assert_eq!(next.active_collection, first.active_collection);
+    assert_eq!(next.collections, ["h-r1"]);
     assert_eq!(
         (next.chunks, next.last_indexed_at.clone()),
         (first.chunks, first.last_indexed_at.clone())
@@ -114,10 +116,41 @@ fn indexing_before_the_first_collection_is_not_ready() {
 
 #[test]
 fn an_embedded_index_is_ready_with_its_sources_digest() {
-    let s = embedded(None, "abc", &at("r9"));
+    let s = embedded(None, "abc", 5, &at("r9"));
     assert_eq!(
         (s.revision.as_deref(), s.source_digest.as_deref()),
         (Some("r9"), Some("abc"))
     );
+    assert_eq!(s.documents, Some(5), "kubectl get ragi shows them");
     assert_eq!(condition(&s, READY), ("True", "Embedded"));
+}
+
+#[test]
+fn the_collection_of_a_job_is_recorded_before_the_job_starts() {
+    let first = adopted("h-r1", "r1", None);
+    let started = after_step(Some(&first), &Step::Start, &at("r2"));
+    assert_eq!(
+        started.collections,
+        ["h-wanted", "h-r1"],
+        "the intent first"
+    );
+    assert_eq!(started.active_collection.as_deref(), Some("h-r1"));
+    // The ingest found the same content and created nothing: the record goes again.
+    let report = Report {
+        unchanged: true,
+        ..Report::default()
+    };
+    let finished = "2026-11-26T09:59:30Z".parse().unwrap();
+    let unchanged = after_step(Some(&started), &Step::Adopt { report, finished }, &at("r2"));
+    assert_eq!(unchanged.collections, ["h-r1"]);
+    let waiting = Step::Waiting {
+        job: "handbook-ingest-r1".into(),
+    };
+    let next = after_step(Some(&first), &waiting, &at("r2"));
+    assert_eq!(condition(&next, INDEXING), ("True", "WaitingForIngest"));
+    assert_eq!(
+        next.collections,
+        ["h-r1"],
+        "nothing starts, nothing is recorded"
+    );
 }

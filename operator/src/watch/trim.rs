@@ -19,6 +19,8 @@ use crate::{apply, digest};
 
 /// Annotation a trimmed ConfigMap carries instead of its content.
 pub const CONTENT_DIGEST: &str = "ragops.io/content-digest";
+/// Annotation a trimmed ConfigMap carries with its number of keys (documents, for a source).
+pub const CONTENT_KEYS: &str = "ragops.io/content-keys";
 
 /// Metadata without what nobody reads (managed fields, annotations).
 fn lean(meta: &mut ObjectMeta) {
@@ -115,8 +117,13 @@ pub fn config_map(cm: &mut ConfigMap) {
         return owned(cm);
     }
     let digest = config_map_digest(cm);
+    let keys = cm.data.as_ref().map_or(0, BTreeMap::len)
+        + cm.binary_data.as_ref().map_or(0, BTreeMap::len);
     lean(&mut cm.metadata);
-    cm.metadata.annotations = Some(BTreeMap::from([(CONTENT_DIGEST.into(), digest)]));
+    cm.metadata.annotations = Some(BTreeMap::from([
+        (CONTENT_DIGEST.into(), digest),
+        (CONTENT_KEYS.into(), keys.to_string()),
+    ]));
     cm.data = None;
     cm.binary_data = None;
 }
@@ -154,6 +161,16 @@ pub fn secret_value_digest<'a>(s: &'a Secret, key: &str) -> Option<&'a str> {
 }
 
 /// The digest [`config_map`] left on a source ConfigMap.
+/// The number of keys of a trimmed ConfigMap (see [`CONTENT_KEYS`]).
+pub fn content_keys(cm: &ConfigMap) -> i64 {
+    cm.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CONTENT_KEYS))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn content_digest(cm: &ConfigMap) -> Option<&str> {
     cm.metadata
         .annotations
@@ -294,6 +311,7 @@ mod tests {
         }
         assert_eq!(content_digest(&a), content_digest(&b));
         assert_ne!(content_digest(&a), content_digest(&c));
+        assert_eq!(content_keys(&a), 1, "its documents are counted");
     }
 
     #[test]
