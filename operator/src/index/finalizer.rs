@@ -152,5 +152,5 @@ pub async fn admin(index: &RagIndex, ctx: &Context) -> Result<Admin, String> {
             Some(String::from_utf8_lossy(&value.0).trim().to_string())
         }
     };
-    Admin::connect(&q.url, api_key)
+    Admin::connect(&q.url, api_key, ctx.shared.leader.clone())
 }

@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod status;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::api::DynamicObject;
@@ -61,8 +62,9 @@ pub struct Context {
     pub settings: Settings,
 }
 
-/// Runs the controller until a shutdown signal.
-pub async fn run(shared: Arc<Shared>, settings: Settings) {
+/// Runs the controller until a shutdown signal; `synced` turns true once its caches have synced
+/// (the operator's `/readyz` waits for it).
+pub async fn run(shared: Arc<Shared>, settings: Settings, synced_flag: Arc<AtomicBool>) {
     let reporter = shared.clone();
     let invalid = move |o: &DynamicObject, error: &str| {
         controller::report_invalid::<RagIndex>(&reporter, o, error)
@@ -72,6 +74,7 @@ pub async fn run(shared: Arc<Shared>, settings: Settings) {
     let caches = stores.clone();
     let signal_ready = async move {
         caches.sync(synced).await;
+        synced_flag.store(true, Ordering::Relaxed);
         info!("RagIndex caches synced");
     };
     let ctx = Arc::new(Context {

@@ -1,6 +1,7 @@
 //! The operator's own Qdrant calls, few and rare: listing and dropping the collections an index
 //! created (garbage collection after a re-index, and `deletionPolicy: Delete`). Ingest itself
-//! runs in a Job with the runtime; the operator never touches points.
+//! runs in a Job with the runtime; the operator never touches points. Every drop checks the
+//! leadership gate right before it goes out: a replica unsure it leads drops nothing.
 
 use std::time::Duration;
 
@@ -9,16 +10,18 @@ use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{DeleteAlias, DeleteSnapshotRequestBuilder};
 
 use super::revision::is_revision_of;
+use crate::leader::Gate;
 
 /// Longest a single Qdrant call may take: a reconciliation never hangs on an unreachable server.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Admin {
     client: Qdrant,
+    leader: Gate,
 }
 
 impl Admin {
-    pub fn connect(url: &str, api_key: Option<String>) -> Result<Self, String> {
+    pub fn connect(url: &str, api_key: Option<String>, leader: Gate) -> Result<Self, String> {
         let client = Qdrant::from_url(url)
             .api_key(api_key)
             .timeout(TIMEOUT)
@@ -26,7 +29,14 @@ impl Admin {
             .skip_compatibility_check()
             .build()
             .map_err(|e| format!("Qdrant at {url}: {e}"))?;
-        Ok(Self { client })
+        Ok(Self { client, leader })
+    }
+
+    /// Refuses a drop unless this replica leads right now.
+    fn may_drop(&self, what: &str) -> Result<(), String> {
+        self.leader
+            .ensure()
+            .map_err(|e| format!("not dropping {what}: {e}"))
     }
 
     /// Every collection an ingest for `alias` created (`<alias>-<revision>`).
@@ -42,6 +52,7 @@ impl Admin {
 
     /// Drops `name`; one already gone is fine.
     pub async fn drop(&self, name: &str) -> Result<(), String> {
+        self.may_drop(name)?;
         match self.client.delete_collection(name).await {
             Ok(_) => Ok(()),
             Err(e)
@@ -60,6 +71,7 @@ impl Admin {
         if !aliases.aliases.iter().any(|a| a.alias_name == alias) {
             return Ok(());
         }
+        self.may_drop(alias)?;
         self.client
             .delete_alias(DeleteAlias {
                 alias_name: alias.into(),
@@ -116,6 +128,7 @@ impl Admin {
     }
 
     pub async fn drop_snapshot(&self, s: &Snapshot) -> Result<(), String> {
+        self.may_drop(&s.name)?;
         let request = DeleteSnapshotRequestBuilder::new(s.collection.as_str(), s.name.as_str());
         self.client
             .delete_snapshot(request)
@@ -127,4 +140,27 @@ impl Admin {
 
 fn describe(e: qdrant_client::QdrantError) -> String {
     format!("Qdrant: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_lead_drops_nothing() {
+        // Nothing listens on port 1: had a request gone out, the error would say it failed to connect.
+        let admin = Admin::connect("http://127.0.0.1:1", None, Gate::closed()).unwrap();
+        let refused = admin.drop("handbook-0123456789").await.unwrap_err();
+        assert!(
+            refused.starts_with("not dropping handbook-0123456789: this replica no longer leads"),
+            "{refused}"
+        );
+        let snapshot = Snapshot {
+            collection: "handbook-0123456789".into(),
+            name: "s1".into(),
+            created: Timestamp::UNIX_EPOCH,
+        };
+        let refused = admin.drop_snapshot(&snapshot).await.unwrap_err();
+        assert!(refused.starts_with("not dropping s1"), "{refused}");
+    }
 }
