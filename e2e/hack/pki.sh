@@ -71,10 +71,12 @@ EOF
 }
 
 # name:user — each component its own user (all in group system:masters), so the audit log tells
-# them apart; "operator" is the identity tests give to the ragops operator.
+# them apart; "operator" is the identity tests give to the ragops operator, "operator-b" a second
+# replica's (split-brain tests tell the two leaders' writes apart by it).
 PKI_CLIENTS=(
   "admin:ragops-e2e-admin"
   "operator:ragops-operator"
+  "operator-b:ragops-operator-b"
   "kube-controller-manager:system:kube-controller-manager"
   "kube-scheduler:system:kube-scheduler"
   "kwok:kwok-controller"

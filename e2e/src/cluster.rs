@@ -17,6 +17,10 @@ use crate::process::workspace_root;
 /// The user (client-certificate CN) of `operator.kubeconfig`, as it appears in the audit log.
 pub const OPERATOR_USER: &str = "ragops-operator";
 
+/// The user of `operator-b.kubeconfig` (beside `operator.kubeconfig`): a second operator replica
+/// whose requests the audit log tells from the first's.
+pub const OPERATOR_B_USER: &str = "ragops-operator-b";
+
 /// What `cluster.sh` exports, each overridable by the process environment.
 const ENV_KEYS: [&str; 7] = [
     "KUBECONFIG",
@@ -115,6 +119,20 @@ impl Cluster {
         self.operator_kubeconfig
             .clone()
             .context("RAGOPS_E2E_OPERATOR_KUBECONFIG unknown (not a cluster.sh cluster?)")
+    }
+
+    /// The kubeconfig of [`OPERATOR_B_USER`], written by `cluster.sh` beside the operator's.
+    pub fn operator_b_kubeconfig(&self) -> Result<PathBuf> {
+        let path = self
+            .operator_kubeconfig()?
+            .with_file_name("operator-b.kubeconfig");
+        if !path.exists() {
+            bail!(
+                "{} is missing: the cluster was started by an older cluster.sh; restart it (`make cluster-down cluster-up`)",
+                path.display()
+            );
+        }
+        Ok(path)
     }
 
     /// `kubectl --kubeconfig <admin>`, from the binaries built with the control plane.

@@ -49,6 +49,10 @@ async fn a_standby_takes_over_mid_rollout_and_completes_it_once() -> Result<()> 
             lease.clone(),
             "--lease-duration-seconds".into(),
             "4".into(),
+            "--renew-deadline-seconds".into(),
+            "3".into(),
+            "--retry-period-seconds".into(),
+            "1".into(),
             "--metrics-addr".into(),
             addr.to_string(),
         ]

@@ -1,5 +1,5 @@
 //! What reconciliations share. [`Shared`] is what every controller gets (client, event recorder,
-//! metrics); each controller adds its own caches and collaborators in its own context. [`Backoff`]
+//! metrics, the leadership gate every write passes); each controller adds its own caches and collaborators in its own context. [`Backoff`]
 //! is the per-object retry delay after failures.
 
 use std::collections::HashMap;
@@ -15,6 +15,7 @@ use tracing::warn;
 use crate::client::{self, Call};
 use crate::digest;
 use crate::error::Error;
+use crate::leader::{Gate, NotLeading};
 use crate::metrics::Metrics;
 
 /// What every controller shares, built once in `main`.
@@ -24,10 +25,12 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// How long one request of a reconciliation may take (`--api-timeout-seconds`).
     pub api_timeout: Duration,
+    /// Open while this replica leads (always without leader election).
+    pub leader: Gate,
 }
 
 impl Shared {
-    pub fn new(client: Client, metrics: Arc<Metrics>, api_timeout: Duration) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>, api_timeout: Duration, leader: Gate) -> Self {
         let reporter = Reporter {
             controller: "ragops".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -37,18 +40,39 @@ impl Shared {
             client,
             metrics,
             api_timeout,
+            leader,
         }
     }
 
+    /// Whether this replica may write now (see [`Gate`]).
+    pub fn ensure_leading(&self) -> Result<(), NotLeading> {
+        self.leader.ensure()
+    }
+
     /// Runs one request of a reconciliation under the API timeout (see [`client::bounded`]);
-    /// `step` names its own failure.
+    /// `step` names its own failure. A write is sent only while this replica leads: otherwise,
+    /// or when the client stack refused it at the wire for that reason, it fails with
+    /// [`Error::NotLeading`].
     pub async fn call<T, E>(
         &self,
         call: Call<'_>,
         request: impl Future<Output = Result<T, E>>,
         step: impl FnOnce(E) -> Error,
     ) -> Result<T, Error> {
-        client::bounded(self.api_timeout, &self.metrics, call, request, step).await
+        let write = call.is_write();
+        let refused = || Error::NotLeading {
+            verb: call.verb,
+            kind: call.kind,
+            name: call.name.to_string(),
+        };
+        if write && !self.leader.leading() {
+            return Err(refused());
+        }
+        let answer = client::bounded(self.api_timeout, &self.metrics, call, request, step).await;
+        match answer {
+            Err(_) if write && !self.leader.leading() => Err(refused()),
+            answer => answer,
+        }
     }
 
     /// Publishes an Event about `regarding`. An Event is a note to humans, so failing to publish

@@ -46,6 +46,14 @@ pub enum Error {
         name: String,
         after: std::time::Duration,
     },
+    /// A write refused because this replica's Lease was not renewed within the renew deadline
+    /// (see `leader`): another replica may lead by now.
+    #[error("{verb} {kind} {name}: not sent, this replica no longer leads")]
+    NotLeading {
+        verb: &'static str,
+        kind: &'static str,
+        name: String,
+    },
 }
 
 impl Error {
@@ -60,6 +68,7 @@ impl Error {
             Error::Annotations(_) => "annotations",
             Error::Finalizer(_) => "finalizer",
             Error::Timeout { .. } => "timeout",
+            Error::NotLeading { .. } => "leadership",
         }
     }
 
@@ -74,6 +83,7 @@ impl Error {
             Error::Annotations(_) => "AnnotationUpdateFailed",
             Error::Finalizer(_) => "FinalizerUpdateFailed",
             Error::Timeout { .. } => "APITimeout",
+            Error::NotLeading { .. } => "NotLeading",
         }
     }
 
@@ -85,7 +95,7 @@ impl Error {
             | Error::Scale { source, .. }
             | Error::Sweep { source, .. } => source,
             Error::Status(e) | Error::Annotations(e) | Error::Finalizer(e) => e,
-            Error::Timeout { .. } => return false,
+            Error::Timeout { .. } | Error::NotLeading { .. } => return false,
         };
         matches!(source, kube::Error::Api(s) if s.code == 409)
     }
@@ -135,7 +145,13 @@ mod tests {
             after: std::time::Duration::from_secs(30),
         };
         assert!(!timeout.is_conflict());
-        let errors: Vec<Error> = errors.into_iter().chain([timeout]).collect();
+        let not_leading = Error::NotLeading {
+            verb: "apply",
+            kind: "Service",
+            name: "a".into(),
+        };
+        assert!(!not_leading.is_conflict());
+        let errors: Vec<Error> = errors.into_iter().chain([timeout, not_leading]).collect();
         let categories: std::collections::BTreeSet<_> =
             errors.iter().map(Error::category).collect();
         let reasons: std::collections::BTreeSet<_> = errors.iter().map(Error::reason).collect();
@@ -143,7 +159,7 @@ mod tests {
             (categories.len(), reasons.len()),
             (errors.len(), errors.len())
         );
-        assert!(errors[..errors.len() - 1].iter().all(Error::is_conflict));
+        assert!(errors[..errors.len() - 2].iter().all(Error::is_conflict));
         let message = errors[1].to_string();
         assert!(
             message.starts_with("applying Service a: ApiError: boom"),

@@ -11,7 +11,7 @@ use clap::Parser;
 use rag_operator::client;
 use rag_operator::context::Shared;
 use rag_operator::index;
-use rag_operator::leader::{Leadership, LeaseSettings};
+use rag_operator::leader::{Gate, Leadership, LeaseSettings, Timing};
 use rag_operator::metrics::Metrics;
 use rag_operator::pipeline::cache::SharedConfigMaps;
 use rag_operator::pipeline::{self, Settings, health::HttpHealthChecker};
@@ -44,9 +44,17 @@ struct Args {
     /// Name of the Lease.
     #[arg(long, default_value = "ragops-operator")]
     lease_name: String,
-    /// Seconds a Lease holds without renewal; a standby takes over this long after a leader dies.
+    /// Seconds a Lease holds without renewal; a standby takes over this long after it last saw
+    /// the leader renew.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
     lease_duration_seconds: u64,
+    /// Seconds after the start of its last successful renewal at which a leader stops writing and
+    /// exits; shorter than the lease duration.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    renew_deadline_seconds: u64,
+    /// Seconds between attempts to acquire or renew the Lease.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_period_seconds: u64,
     /// Seconds between looks for the Prometheus Operator's CRDs while a pipeline's
     /// `spec.monitoring` needs them and they are missing.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -87,31 +95,47 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     telemetry::init(args.log_format);
 
-    let client = client::connect(client::Limits {
+    let lease = args
+        .leader_elect
+        .then(|| lease_settings(&args))
+        .transpose()?;
+    let gate = match lease {
+        Some(_) => Gate::closed(),
+        None => Gate::always(),
+    };
+    let limits = client::Limits {
         qps: args.kube_api_qps,
         burst: args.kube_api_burst,
-    })
-    .await?;
+    };
+    let client = client::connect(limits, gate.clone()).await?;
     let metrics = Arc::new(Metrics::default());
-    let ready = Arc::new(AtomicBool::new(false));
+    let caches = [
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    ];
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("binding {}", args.metrics_addr))?;
     let app = server::router(ServerState {
         metrics: metrics.clone(),
-        ready: ready.clone(),
+        synced: caches.to_vec(),
+        leader: gate.clone(),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let leadership = match args.leader_elect {
-        true => Some(Leadership::acquire(client.clone(), &lease_settings(&args)).await?),
-        false => None,
+    let leadership = match &lease {
+        None => None,
+        Some(s) => {
+            let lease_client = client::lease_client(s.request_timeout()).await?;
+            tokio::select! {
+                leading = Leadership::acquire(lease_client, s, gate.clone()) => Some(leading),
+                () = shutdown_signal() => return Ok(()),
+            }
+        }
     };
-    let shared = Arc::new(Shared::new(
-        client,
-        metrics,
-        Duration::from_secs(args.api_timeout_seconds),
-    ));
+    let api_timeout = Duration::from_secs(args.api_timeout_seconds);
+    let shared = Arc::new(Shared::new(client, metrics, api_timeout, gate));
+    let [pipelines_synced, indexes_synced] = caches;
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("*"),
         "starting the RagPipeline and RagIndex controllers"
@@ -132,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
             cluster_cidrs: args.cluster_cidrs,
         },
         config_maps.for_indexes,
+        indexes_synced,
     );
     let settings = Settings {
         namespace: args.namespace,
@@ -140,7 +165,8 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.max_concurrent_reconciles,
     };
     let health = Arc::new(HttpHealthChecker::new());
-    let pipelines = pipeline::run(shared, health, settings, config_maps.for_pipelines, ready);
+    let for_pipelines = config_maps.for_pipelines;
+    let pipelines = pipeline::run(shared, health, settings, for_pipelines, pipelines_synced);
     let controller = async {
         futures::future::join(pipelines, indexes).await;
     };
@@ -148,8 +174,9 @@ async fn main() -> anyhow::Result<()> {
         None => controller.await,
         Some(mut leadership) => tokio::select! {
             () = controller => leadership.release().await,
-            () = leadership.lost() => {
-                tracing::error!("lost the lease; exiting so that only the leader writes");
+            why = leadership.lost() => {
+                // The gate closed at the renew deadline already; nothing more is written.
+                tracing::error!(%why, "lost the Lease; exiting so that only the leader writes");
                 std::process::exit(1);
             }
         },
@@ -158,15 +185,30 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn lease_settings(args: &Args) -> LeaseSettings {
-    let duration = Duration::from_secs(args.lease_duration_seconds);
-    LeaseSettings {
+fn lease_settings(args: &Args) -> anyhow::Result<LeaseSettings> {
+    let seconds = Duration::from_secs;
+    let timing = Timing::new(
+        seconds(args.lease_duration_seconds),
+        seconds(args.renew_deadline_seconds),
+        seconds(args.retry_period_seconds),
+    )
+    .map_err(|e| anyhow::anyhow!("leader election: {e}"))?;
+    Ok(LeaseSettings {
         namespace: args.lease_namespace.clone(),
         name: args.lease_name.clone(),
         identity: std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
-        duration,
-        grace: duration / 3,
+        timing,
+    })
+}
+
+/// SIGTERM or Ctrl-C: a standby waiting for the Lease stops at once.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

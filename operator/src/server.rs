@@ -1,5 +1,6 @@
 //! The operator's HTTP endpoints: `/metrics`, `/healthz` (the process is alive) and `/readyz`
-//! (this replica leads, when leader election is on, and every cache has synced).
+//! (every cache of both controllers has synced, and this replica leads: its leadership gate is
+//! open, always so without leader election).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +12,15 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::leader::Gate;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct ServerState {
     pub metrics: Arc<Metrics>,
-    pub ready: Arc<AtomicBool>,
+    /// One flag per controller, set once its caches have synced.
+    pub synced: Vec<Arc<AtomicBool>>,
+    pub leader: Gate,
 }
 
 pub fn router(state: ServerState) -> Router {
@@ -35,10 +39,12 @@ async fn metrics(State(s): State<ServerState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ok")
+    if !s.leader.leading() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not leading")
+    } else if !s.synced.iter().all(|f| f.load(Ordering::Relaxed)) {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches syncing")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        (StatusCode::OK, "ok")
     }
 }
 
@@ -62,10 +68,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readiness_follows_the_controller_and_metrics_are_served() {
+    async fn ready_once_both_controllers_synced_while_leading_and_metrics_are_served() {
         let state = ServerState {
             metrics: Arc::default(),
-            ready: Arc::default(),
+            synced: vec![Arc::default(), Arc::default()],
+            leader: Gate::closed(),
         };
         state
             .metrics
@@ -74,12 +81,22 @@ mod tests {
             .inc();
         let router = router(state.clone());
         assert_eq!(get(&router, "/healthz").await.0, StatusCode::OK);
+        let readyz = || async { get(&router, "/readyz").await };
+        let unavailable = |why: &str| (StatusCode::SERVICE_UNAVAILABLE, why.to_string());
+        assert_eq!(readyz().await, unavailable("not leading"));
+        let lease_until = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        state.leader.open_until(lease_until);
+        assert_eq!(readyz().await, unavailable("caches syncing"));
+        state.synced[0].store(true, Ordering::Relaxed);
         assert_eq!(
-            get(&router, "/readyz").await.0,
-            StatusCode::SERVICE_UNAVAILABLE
+            readyz().await,
+            unavailable("caches syncing"),
+            "the RagIndex caches too"
         );
-        state.ready.store(true, Ordering::Relaxed);
-        assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
+        state.synced[1].store(true, Ordering::Relaxed);
+        assert_eq!(readyz().await.0, StatusCode::OK);
+        state.leader.close();
+        assert_eq!(readyz().await, unavailable("not leading"));
         let (status, body) = get(&router, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("ragops_rollouts_total"), "{body}");

@@ -83,6 +83,21 @@ impl World {
         pods: PodServersOptions,
         operator_extra: &[&str],
     ) -> Result<Self> {
+        let operator_args = operator_args(operator_extra);
+        let args = operator_args.clone();
+        let start = move |cluster: &Cluster, ns: &str| start_operator_with(cluster, ns, &args);
+        let mut world = Self::with_operator(prefix, pods, start).await?;
+        world.operator_args = operator_args;
+        Ok(world)
+    }
+
+    /// Like [`World::with_options`], with the operator started by `start` (cluster, namespace):
+    /// another identity or kubeconfig, say.
+    pub async fn with_operator(
+        prefix: &str,
+        pods: PodServersOptions,
+        start: impl FnOnce(&Cluster, &str) -> Result<ChildProcess>,
+    ) -> Result<Self> {
         e2e::install_crypto_provider();
         let cluster = Cluster::from_env()?;
         install_crds(&cluster).await?;
@@ -96,14 +111,13 @@ impl World {
             .create(&PostParams::default(), &index)
             .await?;
         let pods = PodServers::start(&cluster, ns.name(), pods).await?;
-        let operator_args = operator_args(operator_extra);
-        let operator = Some(start_operator_with(&cluster, ns.name(), &operator_args)?);
+        let operator = Some(start(&cluster, ns.name())?);
         Ok(Self {
             cluster,
             ns,
             operator,
             pods,
-            operator_args,
+            operator_args: vec![],
         })
     }
 

@@ -23,6 +23,15 @@ pub struct Call<'a> {
     pub name: &'a str,
 }
 
+impl Call<'_> {
+    /// Whether the call changes anything: every verb but the reads (`get…`, `list…`, `watch…`).
+    pub fn is_write(&self) -> bool {
+        !["get", "list", "watch"]
+            .iter()
+            .any(|read| self.verb.starts_with(read))
+    }
+}
+
 /// Runs `request` under `timeout`. Its own failure becomes a step error through `step`; running
 /// out of time becomes [`Error::Timeout`], logged and counted.
 pub async fn bounded<T, E>(

@@ -295,5 +295,5 @@ pub async fn admin(index: &RagIndex, ctx: &Context) -> Result<Admin, DropFailure
             Some(String::from_utf8_lossy(&value.0).trim().to_string())
         }
     };
-    Admin::connect(&q.url, api_key).map_err(DropFailure::Server)
+    Admin::connect(&q.url, api_key, ctx.shared.leader.clone()).map_err(DropFailure::Server)
 }

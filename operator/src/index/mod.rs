@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod status;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -74,11 +75,13 @@ pub struct Context {
     pub settings: Settings,
 }
 
-/// Runs the controller until a shutdown signal.
+/// Runs the controller until a shutdown signal; `synced_flag` turns true once its caches have
+/// synced (the operator's `/readyz` waits for it).
 pub async fn run(
     shared: Arc<Shared>,
     settings: Settings,
     config_maps: Feed<Store<ConfigMap>, ConfigMap>,
+    synced_flag: Arc<AtomicBool>,
 ) {
     let reporter = shared.clone();
     let invalid = move |o: &DynamicObject, error: &str| {
@@ -93,6 +96,7 @@ pub async fn run(
     let caches = stores.clone();
     let signal_ready = async move {
         caches.sync(synced).await;
+        synced_flag.store(true, Ordering::Relaxed);
         info!("RagIndex caches synced");
     };
     let ctx = Arc::new(Context {

@@ -2,7 +2,8 @@
 //! its own (garbage collection after a re-index, and `deletionPolicy: Delete`), reading where
 //! its alias points, and snapshots. Ingest itself runs in a Job with the runtime; the operator
 //! never touches points. Every drop goes through [`Admin::remove`], the one door for removals on
-//! the server.
+//! the server, which checks the leadership gate right before the request goes out: a replica
+//! unsure it leads drops nothing.
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 use qdrant_client::qdrant::value::Kind;
 use qdrant_client::qdrant::{DeleteAlias, DeleteSnapshotRequestBuilder, UpdateCollectionBuilder};
 use qdrant_client::{Qdrant, QdrantError};
+
+use crate::leader::Gate;
 
 /// The collection metadata key holding the uid of the RagIndex that owns a collection.
 pub const OWNER_KEY: &str = "ragops.io/owner";
@@ -19,6 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Admin {
     client: Qdrant,
+    leader: Gate,
 }
 
 /// Something on the server the operator removes.
@@ -34,7 +38,7 @@ pub enum Removal<'a> {
 }
 
 impl Admin {
-    pub fn connect(url: &str, api_key: Option<String>) -> Result<Self, String> {
+    pub fn connect(url: &str, api_key: Option<String>, leader: Gate) -> Result<Self, String> {
         let client = Qdrant::from_url(url)
             .api_key(api_key)
             .timeout(TIMEOUT)
@@ -42,7 +46,7 @@ impl Admin {
             .skip_compatibility_check()
             .build()
             .map_err(|e| format!("Qdrant at {url}: {e}"))?;
-        Ok(Self { client })
+        Ok(Self { client, leader })
     }
 
     /// The collection `alias` points at, if the alias exists.
@@ -57,6 +61,13 @@ impl Admin {
 
     /// Removes `what`; something already gone is fine. The only place the operator deletes
     /// anything on a Qdrant server: callers decide from the index's own records what may go.
+    /// Refuses a drop unless this replica leads now.
+    fn may_drop(&self, what: &str) -> Result<(), String> {
+        self.leader
+            .ensure()
+            .map_err(|e| format!("not dropping {what}: {e}"))
+    }
+
     pub async fn remove(&self, what: Removal<'_>) -> Result<(), String> {
         let result = match what {
             Removal::Collection { name, owner } => {
@@ -67,16 +78,18 @@ impl Admin {
                         tag.unwrap_or_default()
                     ));
                 }
+                self.may_drop(name)?;
                 self.client.delete_collection(name).await.map(drop)
             }
-            Removal::Alias(alias) => self
-                .client
-                .delete_alias(DeleteAlias {
+            Removal::Alias(alias) => {
+                self.may_drop(alias)?;
+                let request = DeleteAlias {
                     alias_name: alias.into(),
-                })
-                .await
-                .map(drop),
+                };
+                self.client.delete_alias(request).await.map(drop)
+            }
             Removal::Snapshot(s) => {
+                self.may_drop(&s.name)?;
                 let request =
                     DeleteSnapshotRequestBuilder::new(s.collection.as_str(), s.name.as_str());
                 self.client.delete_snapshot(request).await.map(drop)
@@ -176,4 +189,28 @@ impl Admin {
 
 fn describe(e: qdrant_client::QdrantError) -> String {
     format!("Qdrant: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_lead_drops_nothing() {
+        // Nothing listens on port 1: had a request gone out, the error would say it failed to
+        // connect. The alias and snapshot removals read nothing first, so they reach the gate.
+        let admin = Admin::connect("http://127.0.0.1:1", None, Gate::closed()).unwrap();
+        let refused = admin.remove(Removal::Alias("handbook")).await.unwrap_err();
+        assert!(
+            refused.starts_with("not dropping handbook: this replica no longer leads"),
+            "{refused}"
+        );
+        let snapshot = Snapshot {
+            collection: "handbook-0123456789".into(),
+            name: "s1".into(),
+            created: Timestamp::UNIX_EPOCH,
+        };
+        let refused = admin.remove(Removal::Snapshot(&snapshot)).await.unwrap_err();
+        assert!(refused.starts_with("not dropping s1"), "{refused}");
+    }
 }
