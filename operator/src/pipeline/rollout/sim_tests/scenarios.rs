@@ -43,7 +43,7 @@ fn an_unhealthy_update_never_takes_traffic() {
 /// Deploy r1, promote r2, roll back by request id while blue still runs, then ask again with the
 /// same id and with a new one; `fault` strikes every `every`-th reconciliation.
 fn promote_then_roll_back(fault: Fault, every: usize) -> Run {
-    let faulty = move |step: usize| (step % every == 0).then_some(fault);
+    let faulty = move |step: usize| step.is_multiple_of(every).then_some(fault);
     let mut run = Run::new();
     let on = |c: Color, rev: &'static str| {
         move |run: &Run| {
@@ -90,7 +90,7 @@ fn every_fault_at_every_point_converges_to_one_cutover_each_and_no_flip_back() {
 fn an_abort_by_id_under_faults_keeps_traffic_and_stays_aborted() {
     for fault in FAULTS {
         for every in [2, 3] {
-            let faulty = move |step: usize| (step % every == 0).then_some(fault);
+            let faulty = move |step: usize| step.is_multiple_of(every).then_some(fault);
             let mut run = Run::new();
             run.converge_with("r1", |_| true, faulty, |_| false);
             let started = |run: &Run| run.stored.state.target.is_some();
