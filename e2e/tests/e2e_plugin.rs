@@ -236,6 +236,19 @@ async fn get_shows_the_tree_and_rollback_moves_traffic_back() -> Result<()> {
         "{}",
         watched.stderr
     );
+    // The request carried a fresh id, recorded as handled.
+    let p = world.pipelines().get("docs").await?;
+    let handled = p.status.and_then(|s| s.handled_requests);
+    let id = handled.and_then(|h| h.rollback).unwrap_or_default();
+    assert!(id.starts_with("kubectl-"), "handled rollback id {id:?}");
+    // A second rollback would bring the bad revision back: refused, nothing set.
+    let refused = plugin(&world, &["rollback", "docs"]).await?.expect(1)?;
+    assert!(
+        refused.stderr.contains("is already in force"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use rag_operator::api::{RagIndex, RagPipeline};
 use rag_operator::pipeline::build::PIPELINE_LABEL;
 use serde_json::Value;
 
-use crate::ops::{Verb, plan};
+use crate::ops::{Verb, plan, request_id};
 use crate::status::{Outcome, lines, outcome};
 use crate::view::{Snapshot, pipeline_tree, sorted};
 
@@ -101,12 +101,24 @@ pub async fn operate(api: &Api<RagPipeline>, name: &str, verb: Verb) -> Result<E
         }
         Ok(what) => {
             println!("{what}");
-            let patch: Value = verb.patch();
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .with_context(|| format!("annotating ragpipeline {name}"))?;
+            let id = request_id(std::time::SystemTime::now());
+            let patch: Value = verb.patch(&id, p.metadata.resource_version.as_deref());
+            let patched = api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await;
+            if let Err(kube::Error::Api(s)) = &patched
+                && s.code == 409
+            {
+                eprintln!(
+                    "ragpipeline {name} changed while this was decided (someone else acted on it?); \
+                     nothing was asked: run the command again"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            patched.with_context(|| format!("annotating ragpipeline {name}"))?;
             println!(
-                "ragpipeline/{name} annotated {}; the operator acts on it and removes it",
+                "ragpipeline/{name} annotated {}={id}; the operator acts on request {id} once and \
+                 removes the annotation",
                 verb.annotation()
             );
             Ok(ExitCode::SUCCESS)

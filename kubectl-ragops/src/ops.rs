@@ -1,6 +1,9 @@
-//! `promote`, `abort`, `retry`, `rollback`: each sets one `ragops.io/<verb>` annotation, which the
-//! operator acts on and removes. Whether a request can apply is decided here from the status
-//! alone, so a script learns at once (non-zero exit) instead of from an Event later.
+//! `promote`, `abort`, `retry`, `rollback`: each sets one `ragops.io/<verb>` annotation whose value
+//! is a fresh request id; the operator records the id in `status.handledRequests` in the write that
+//! acts on it (so the request is acted on once) and then removes the annotation. Whether a request
+//! can apply is decided here from the status alone, so a script learns at once (non-zero exit)
+//! instead of from an Event later; the annotation is set only on the version of the pipeline that
+//! decision read, so two operators clicking at once cannot both ask.
 
 use rag_operator::api::{Phase, RagPipeline, RagPipelineStatus};
 use rag_operator::pipeline::annotation;
@@ -24,10 +27,22 @@ impl Verb {
         }
     }
 
-    /// The merge patch that asks for this operation.
-    pub fn patch(self) -> Value {
-        json!({ "metadata": { "annotations": { self.annotation(): "" } } })
+    /// The merge patch that asks for this operation as request `id`, on `version` of the object
+    /// (a conflict if it changed since).
+    pub fn patch(self, id: &str, version: Option<&str>) -> Value {
+        json!({ "metadata": {
+            "resourceVersion": version,
+            "annotations": { self.annotation(): id }
+        } })
     }
+}
+
+/// A request id no other invocation makes: the time in nanoseconds and this process's id.
+pub fn request_id(now: std::time::SystemTime) -> String {
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("kubectl-{nanos:x}-{:x}", std::process::id())
 }
 
 /// What the operator will do when `verb` is set on `p`, or why it cannot apply.
@@ -89,6 +104,13 @@ fn retry(name: &str, s: &RagPipelineStatus) -> Result<String, String> {
 }
 
 fn rollback(name: &str, s: &RagPipelineStatus, phase: &str) -> Result<String, String> {
+    if let Some(rb) = &s.rollback {
+        return Err(format!(
+            "cannot roll back {name}: a rollback from revision {} to {} is already in force \
+             (status.rollback); change the spec or run retry first",
+            rb.from, rb.to
+        ));
+    }
     if let Some(target) = s.target_color {
         return Ok(format!(
             "a rollout is in flight on {name}, so rollback aborts it: {target} goes to zero and \
@@ -126,11 +148,19 @@ mod tests {
     }
 
     #[test]
-    fn the_patch_sets_the_annotation_empty() {
+    fn the_patch_sets_the_request_id_on_the_version_read() {
         assert_eq!(
-            Verb::Rollback.patch(),
-            json!({ "metadata": { "annotations": { "ragops.io/rollback": "" } } })
+            Verb::Rollback.patch("id-1", Some("42")),
+            json!({ "metadata": {
+                "resourceVersion": "42",
+                "annotations": { "ragops.io/rollback": "id-1" }
+            } })
         );
+        let (a, b) = (
+            request_id(std::time::SystemTime::now()),
+            request_id(std::time::SystemTime::now() + std::time::Duration::from_nanos(1)),
+        );
+        assert!(a.starts_with("kubectl-") && a != b, "{a} {b}");
         assert_eq!(Verb::Promote.annotation(), "ragops.io/promote");
         assert_eq!(Verb::Abort.annotation(), "ragops.io/abort");
         assert_eq!(Verb::Retry.annotation(), "ragops.io/retry");
@@ -208,5 +238,22 @@ mod tests {
             ok.contains("rollback aborts it: green goes to zero"),
             "{ok}"
         );
+    }
+
+    #[test]
+    fn rollback_while_one_is_in_force_is_refused() {
+        let rolled_back = with_status(json!({ "phase": "Degraded", "activeColor": "blue",
+            "previousColor": "green", "previousRevision": "b2",
+            "rollback": { "from": "b2", "to": "a1" } }));
+        let err = plan(Verb::Rollback, &rolled_back).unwrap_err();
+        assert!(
+            err.contains("a rollback from revision b2 to a1 is already in force"),
+            "{err}"
+        );
+        // Also while the rollback's own rollout is in flight.
+        let gated = with_status(json!({ "phase": "Progressing", "activeColor": "green",
+            "targetColor": "blue", "targetRevision": "a1",
+            "rollback": { "from": "b2", "to": "a1" } }));
+        assert!(plan(Verb::Rollback, &gated).is_err());
     }
 }

@@ -5,10 +5,7 @@ use sha2::{Digest, Sha256};
 
 /// The first `len` hex digits of the SHA-256 of `bytes` (at most 64).
 pub fn short_hex(bytes: &[u8], len: usize) -> String {
-    let mut hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let mut hex = ::hex::encode(Sha256::digest(bytes));
     hex.truncate(len);
     hex
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod conditions;
 pub mod context;
 pub mod controller;
+pub mod crash;
 pub mod crds;
 pub mod digest;
 pub mod error;

@@ -151,10 +151,23 @@ M.discovery = {
   { "Healthy, first revision", pipeline(status("Healthy", healthy.conditions, serving)), {} },
   { "Degraded RolloutFailed", pipeline(degradedStatus("RolloutFailed")), { "retry", "rollback" } },
   { "Degraded Aborted", pipeline(degradedStatus("Aborted")), { "retry" } },
-  { "Degraded RolledBack", pipeline(degradedStatus("RolledBack")), { "retry", "rollback" } },
+  { "Degraded RolledBack", pipeline(degradedStatus("RolledBack")), { "retry" } },
+  { "gated rollback in flight", pipeline(with(starting, { targetColor = "green",
+    targetRevision = "ccc333", rollback = { from = "aaa111", to = "ccc333" } })), { "abort" } },
   { "Degraded NoReadyReplicas", pipeline(degradedStatus("NoReadyReplicas")), { "rollback" } },
   { "Degraded IndexNotFound mid-rollout", pipeline(degradedStatus("IndexNotFound")), { "abort" } },
   { "Degraded SecretNotFound", pipeline(degradedStatus("SecretNotFound")), {} },
+}
+
+-- The request id each action sets on `M.requested` (see the scripts for why each is stable).
+M.requested = pipeline(with(paused, { lastCutoverTime = "2026-01-05T09:00:00Z",
+  rollout = { startedAt = "2026-01-05T10:00:00Z", healthSuccesses = 2, verified = true } }))
+M.requested.metadata.resourceVersion = "4711"
+M.requestIds = {
+  promote = "argocd-bbb222-2026-01-05T10:00:00Z",
+  abort = "argocd-bbb222-2026-01-05T10:00:00Z",
+  rollback = "argocd-aaa111-2026-01-05T09:00:00Z",
+  retry = "argocd-4711",
 }
 
 return M

@@ -116,20 +116,28 @@ for _, c in ipairs(pipelineCases.discovery) do
   end)
 end
 
-local annotated = pipelineCases.pipeline(nil)
+local annotated = sandbox.deepcopy(pipelineCases.requested)
 annotated.metadata.annotations = { team = "docs", ["ragops.io/promote"] = "" }
 for _, action in ipairs(pipelineCases.actions) do
   local key = "ragops.io/" .. action
-  for _, obj in ipairs({ pipelineCases.pipeline(nil), annotated }) do
+  for _, obj in ipairs({ pipelineCases.requested, annotated }) do
     local label = obj.metadata.annotations and "with annotations" or "without annotations"
     case("RagPipeline action " .. action .. ": " .. label, function()
       local got = sandbox.run(PIPELINE .. "actions/" .. action .. "/action.lua", obj)
       local want = sandbox.deepcopy(obj)
       want.metadata.annotations = want.metadata.annotations or {}
-      want.metadata.annotations[key] = ""
+      want.metadata.annotations[key] = pipelineCases.requestIds[action]
       equal(want, got, "object")
+      -- Clicked twice on the same state: the same id, which the operator ignores.
+      local again = sandbox.run(PIPELINE .. "actions/" .. action .. "/action.lua", got)
+      equal(want, again, "object after a second click")
     end)
   end
+  case("RagPipeline action " .. action .. ": without a status", function()
+    local got = sandbox.run(PIPELINE .. "actions/" .. action .. "/action.lua",
+      pipelineCases.pipeline(nil))
+    assert(type(got.metadata.annotations[key]) == "string", "an id is set")
+  end)
 end
 
 case("argocd-cm.yaml is generated from the scripts (make argocd-cm)", function()

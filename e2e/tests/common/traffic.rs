@@ -1,77 +1,121 @@
 //! The one thing a blue-green cutover must never do, watched for: a Service selecting a colour
 //! with no ready pod.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use e2e::wait_for;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::Api;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
 
 use super::World;
 
-/// Watches Service `name` and records every moment it selected a colour with no ready pod: the
-/// Watches Service `name` and records every moment it selected a colour with no ready pod: the
-/// one thing a blue-green cutover must never do.
+/// How often the guard samples between changes.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// Watches Service `name`, the pipeline's pods and the Service's EndpointSlices, and samples on
+/// every change of any of them and every [`SAMPLE_EVERY`]: every moment the Service selected a
+/// colour with no ready pod is a violation. A watch that fails, or the guard stopping, is a
+/// violation too: a guard that went blind must not pass a test.
 pub struct TrafficGuard {
-    violations: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    switches: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    violations: Arc<Mutex<Vec<String>>>,
+    switches: Arc<Mutex<Vec<String>>>,
+    /// Samples taken, so a test can tell the guard was looking.
+    samples: Arc<Mutex<u64>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What wakes the guard.
+enum Wake {
+    /// The Service as the watch delivered it.
+    Service(Box<Service>),
+    Changed,
+    Failed(String),
+}
+
+fn wakes<K>(api: Api<K>, config: watcher::Config, what: &'static str) -> BoxStream<'static, Wake>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .map(move |event| match event {
+            Ok(_) => Wake::Changed,
+            Err(e) => Wake::Failed(format!("the guard's {what} watch failed: {e}")),
+        })
+        .boxed()
+}
+
+/// The colour Service `svc` selects.
+fn selected(svc: &Service) -> Option<String> {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .and_then(|s| s.get("ragops.io/color").cloned())
 }
 
 impl TrafficGuard {
     pub fn start(world: &World, name: &str) -> Self {
-        use futures::StreamExt;
-        use k8s_openapi::api::core::v1::Pod;
-        use kube::runtime::{WatchStreamExt, watcher};
-
         let services: Api<Service> = world.ns.api();
         let pods: Api<Pod> = world.ns.api();
-        let violations = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
-        let switches = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
-        let (v, s) = (violations.clone(), switches.clone());
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let slices: Api<EndpointSlice> = world.ns.api();
+        let violations = Arc::new(Mutex::new(vec![]));
+        let switches = Arc::new(Mutex::new(vec![]));
+        let samples = Arc::new(Mutex::new(0));
+        let (v, s, n) = (violations.clone(), switches.clone(), samples.clone());
         let pipeline = name.to_string();
+        let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let service = watcher(services.clone(), by_name)
+            .default_backoff()
+            .applied_objects()
+            .map(|event| match event {
+                Ok(svc) => Wake::Service(Box::new(svc)),
+                Err(e) => Wake::Failed(format!("the guard's Service watch failed: {e}")),
+            })
+            .boxed();
+        let own_pods = watcher::Config::default().labels(&format!("ragops.io/pipeline={name}"));
+        let own_slices =
+            watcher::Config::default().labels(&format!("kubernetes.io/service-name={name}"));
+        let ticks = tokio_stream_interval(SAMPLE_EVERY);
+        let mut wakes = futures::stream::select_all([
+            service,
+            wakes(pods.clone(), own_pods, "pod"),
+            wakes(slices, own_slices, "EndpointSlice"),
+            ticks,
+        ]);
         let task = tokio::spawn(async move {
-            let mut stream = watcher(services, config)
-                .applied_objects()
-                .default_backoff()
-                .boxed();
-            while let Some(Ok(svc)) = stream.next().await {
-                let Some(color) = svc
-                    .spec
-                    .and_then(|s| s.selector)
-                    .and_then(|s| s.get("ragops.io/color").cloned())
-                else {
-                    continue;
-                };
-                {
-                    let mut s = s.lock().unwrap();
-                    if s.last() != Some(&color) {
-                        s.push(color.clone());
-                    }
-                }
-                let selector = format!("ragops.io/pipeline={pipeline},ragops.io/color={color}");
-                let ready = match pods
-                    .list(&kube::api::ListParams::default().labels(&selector))
-                    .await
-                {
-                    Ok(list) => list.items.iter().filter(|p| is_ready(p)).count(),
-                    Err(e) => {
-                        v.lock().unwrap().push(format!("listing pods: {e}"));
+            while let Some(wake) = wakes.next().await {
+                match wake {
+                    Wake::Failed(why) => {
+                        v.lock().unwrap().push(why);
                         continue;
                     }
-                };
-                if ready == 0 {
-                    v.lock().unwrap().push(format!(
-                        "Service {pipeline} selected {color} with no ready pod"
-                    ));
+                    Wake::Service(svc) => {
+                        if let Some(color) = selected(&svc) {
+                            let mut s = s.lock().unwrap();
+                            if s.last() != Some(&color) {
+                                s.push(color);
+                            }
+                        }
+                    }
+                    Wake::Changed => {}
+                }
+                *n.lock().unwrap() += 1;
+                if let Err(why) = sample(&services, &pods, &pipeline).await {
+                    v.lock().unwrap().push(why);
                 }
             }
+            v.lock().unwrap().push("the guard's watches ended".into());
         });
         Self {
             violations,
             switches,
+            samples,
             task,
         }
     }
@@ -81,8 +125,16 @@ impl TrafficGuard {
         self.switches.lock().unwrap().clone()
     }
 
+    /// Every violation seen, and the guard having stopped if it did.
     pub fn violations(&self) -> Vec<String> {
-        self.violations.lock().unwrap().clone()
+        let mut v = self.violations.lock().unwrap().clone();
+        if self.task.is_finished() {
+            v.push("the traffic guard stopped".into());
+        }
+        if *self.samples.lock().unwrap() == 0 {
+            v.push("the traffic guard never sampled".into());
+        }
+        v
     }
 
     /// Waits until the switches seen are `expected` (the watch may lag behind the API server).
@@ -97,13 +149,51 @@ impl TrafficGuard {
     }
 }
 
+/// One look, read fresh from the API server (so watches lagging each other never raise a false
+/// alarm): the colour Service `pipeline` selects has a ready pod.
+async fn sample(services: &Api<Service>, pods: &Api<Pod>, pipeline: &str) -> Result<(), String> {
+    let svc = services
+        .get_opt(pipeline)
+        .await
+        .map_err(|e| format!("the guard reading Service {pipeline}: {e}"))?;
+    let Some(color) = svc.as_ref().and_then(selected) else {
+        return Ok(());
+    };
+    let selector = format!("ragops.io/pipeline={pipeline},ragops.io/color={color}");
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| format!("the guard listing pods: {e}"))?;
+    if list.items.iter().any(is_ready) {
+        return Ok(());
+    }
+    // The pods were listed after the Service was read; the Service may have moved on since.
+    // Confirm it still selects that colour before calling it a violation.
+    let again = services.get_opt(pipeline).await.ok().flatten();
+    if again.as_ref().and_then(selected).as_deref() != Some(color.as_str()) {
+        return Ok(());
+    }
+    Err(format!(
+        "Service {pipeline} selected {color} with no ready pod"
+    ))
+}
+
+/// A wake every `period`.
+fn tokio_stream_interval(period: Duration) -> BoxStream<'static, Wake> {
+    futures::stream::unfold(tokio::time::interval(period), |mut interval| async move {
+        interval.tick().await;
+        Some((Wake::Changed, interval))
+    })
+    .boxed()
+}
+
 impl Drop for TrafficGuard {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-pub fn is_ready(p: &k8s_openapi::api::core::v1::Pod) -> bool {
+pub fn is_ready(p: &Pod) -> bool {
     let status = p.status.as_ref();
     p.metadata.deletion_timestamp.is_none()
         && status.and_then(|s| s.pod_ip.as_ref()).is_some()

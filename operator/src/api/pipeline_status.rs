@@ -104,6 +104,11 @@ pub struct RagPipelineStatus {
     /// `ragops.io/retry` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackState>,
+    /// The id (annotation value) of the last request of each kind the operator acted on, recorded
+    /// in the same write as the request's effect: a request whose id is recorded here is a repeat
+    /// and is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_requests: Option<HandledRequests>,
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -167,4 +172,18 @@ pub struct RollbackState {
     pub from: String,
     /// The revision serving instead.
     pub to: String,
+}
+
+/// Request ids (`ragops.io/<verb>` annotation values) already acted on, by verb.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HandledRequests {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
 }

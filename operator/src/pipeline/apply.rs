@@ -1,7 +1,8 @@
 //! Apply: brings the cluster in line with [`Desired`]. Every kind is listed explicitly, in the
 //! order that keeps pods working (config and sources, then Deployments, then the Services that
 //! route to them, then what hangs off the active colour); then children no longer wanted are
-//! swept, found by label and owner in the caches.
+//! swept, found by label and owner in the caches. It runs after the status recording the decision
+//! was written (see `reconcile`), so every write here repeats safely from that status.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::api::Color;
 use crate::apply::{self, Applied};
 use crate::client::Call;
 use crate::context::Shared;
+use crate::crash;
 use crate::error::Error;
 use crate::meta::controlled_by;
 use crate::monitoring::discovery;
@@ -86,22 +88,27 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Brings one colour's Deployment in line; whether it wrote anything.
     async fn workload(
         &mut self,
         color: Color,
         w: Workload,
         observed: &Snapshot,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let current = observed.deployment(color);
         match w {
-            Workload::Keep => Ok(()),
-            Workload::Apply(d) => self.apply(&*d, current).await,
+            Workload::Keep => Ok(false),
+            Workload::Apply(d) => {
+                let before = self.changes.len();
+                self.apply(&*d, current).await?;
+                Ok(self.changes.len() > before)
+            }
             Workload::Scale(replicas) => {
                 let Some(current) = current else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 if current.spec.as_ref().and_then(|s| s.replicas) == Some(replicas) {
-                    return Ok(());
+                    return Ok(false);
                 }
                 let (api, name) = (self.api::<Deployment>(), current.name_any());
                 let call = Call {
@@ -116,9 +123,25 @@ impl Writer<'_> {
                         name: name.clone(),
                         source,
                     })
-                    .await
+                    .await?;
+                Ok(true)
             }
         }
+    }
+
+    /// The traffic-moving write: Service `<name>` selects the decided colour. The one place a
+    /// check that this replica still leads belongs, right before the write goes out.
+    async fn move_traffic(
+        &mut self,
+        live: &Service,
+        observed: Option<&Service>,
+    ) -> Result<(), Error> {
+        let before = self.changes.len();
+        self.apply(live, observed).await?;
+        if self.changes.len() > before {
+            crash::point(crash::at::TRAFFIC_MOVED);
+        }
+        Ok(())
     }
 
     /// The metrics Service, ServiceMonitor and PrometheusRule, each compared with its cache.
@@ -227,14 +250,18 @@ pub async fn apply(
         let current = crate::watch::get(&stores.config_maps, owner.namespace, &source.name_any());
         w.apply(source, current.as_deref()).await?;
     }
-    w.workload(Color::Blue, blue, observed).await?;
-    w.workload(Color::Green, green, observed).await?;
+    let blue = w.workload(Color::Blue, blue, observed).await?;
+    let green = w.workload(Color::Green, green, observed).await?;
+    if blue || green {
+        crash::point(crash::at::DEPLOYMENTS_APPLIED);
+    }
     if let Some(preview) = &preview_service {
         w.apply(preview, observed.preview_service.as_ref()).await?;
     }
     // The cutover itself: the active Service's selector moves to the new colour.
     if let Some(active) = &active_service {
-        w.apply(active, observed.active_service.as_ref()).await?;
+        w.move_traffic(active, observed.active_service.as_ref())
+            .await?;
     }
     if let Some(hpa) = &hpa {
         w.apply(hpa, observed.hpa.as_ref()).await?;

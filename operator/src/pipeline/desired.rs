@@ -10,7 +10,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::build::{self, Validated};
 use super::observe::Snapshot;
-use super::rollout::{Decision, DeploymentPlan};
+use super::rollout::{self, Decision, DeploymentPlan};
 use crate::api::Color;
 
 /// The runtime config and pod template of the desired revision.
@@ -97,7 +97,7 @@ impl Desired {
             sources,
             blue: workload(Color::Blue),
             green: workload(Color::Green),
-            active_service: active.map(|c| build::active_service(v, c)),
+            active_service: live_color(active, observed).map(|c| build::active_service(v, c)),
             preview_service: decision
                 .preview_service
                 .map(|c| build::preview_service(v, c)),
@@ -145,6 +145,11 @@ impl Desired {
                 .collect(),
         }
     }
+}
+
+/// The colour the live Service should select (see [`rollout::live_color`]).
+pub fn live_color(decided: Option<Color>, observed: &Snapshot) -> Option<Color> {
+    rollout::live_color(decided, observed.live_color(), &observed.observed())
 }
 
 /// Names of wanted children, by kind.

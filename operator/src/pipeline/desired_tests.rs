@@ -118,3 +118,52 @@ fn config_versions_still_mounted_are_kept() {
     expected.sort();
     assert_eq!(keys, expected);
 }
+
+/// A ready pod of `color` on `revision`.
+fn ready_pod(color: Color, revision: &str) -> k8s_openapi::api::core::v1::Pod {
+    use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+    let mut pod = Pod::default();
+    pod.metadata.labels = Some(BTreeMap::from([
+        (build::COLOR_LABEL.to_string(), color.to_string()),
+        (build::REVISION_LABEL.to_string(), revision.to_string()),
+    ]));
+    pod.status = Some(PodStatus {
+        pod_ip: Some("10.0.0.7".into()),
+        conditions: Some(vec![PodCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            ..PodCondition::default()
+        }]),
+        ..PodStatus::default()
+    });
+    pod
+}
+
+#[test]
+fn the_live_service_never_moves_to_a_colour_without_a_ready_pod() {
+    let v = validated();
+    let rendered = Rendered::new(&v);
+    let green = build::deployment(&v, Color::Green, 2, &rendered.template, "r2");
+    let on_blue = Snapshot {
+        active_service: Some(build::active_service(&v, Color::Blue)),
+        green: Some(green),
+        ..Snapshot::default()
+    };
+    let with_ready_green = Snapshot {
+        pods: vec![ready_pod(Color::Green, "r2")],
+        ..on_blue.clone()
+    };
+    let cases = [
+        // Nothing serves yet: the first promotion already checked its pods.
+        (Some(Color::Green), Snapshot::default(), Some(Color::Green)),
+        // Status ahead of the Service, the new colour without a ready pod: traffic stays.
+        (Some(Color::Green), on_blue.clone(), Some(Color::Blue)),
+        (Some(Color::Green), with_ready_green, Some(Color::Green)),
+        // Already there: nothing moves either way.
+        (Some(Color::Blue), on_blue.clone(), Some(Color::Blue)),
+        (None, on_blue, None),
+    ];
+    for (decided, observed, live) in cases {
+        assert_eq!(live_color(decided, &observed), live, "decided {decided:?}");
+    }
+}

@@ -16,6 +16,7 @@ pub mod rollout;
 pub mod status;
 mod uncached;
 pub mod validate;
+mod writes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

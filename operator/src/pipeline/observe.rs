@@ -78,6 +78,17 @@ impl Snapshot {
             .collect()
     }
 
+    /// The colour the live Service `<name>` selects now.
+    pub fn live_color(&self) -> Option<Color> {
+        let svc = self.active_service.as_ref()?;
+        let selector = svc.spec.as_ref()?.selector.as_ref();
+        match label(selector, COLOR_LABEL)? {
+            "blue" => Some(Color::Blue),
+            "green" => Some(Color::Green),
+            _ => None,
+        }
+    }
+
     /// Config keys the existing Deployments mount, so their pods keep finding their config.
     pub fn config_keys_in_use(&self) -> Vec<String> {
         Color::ALL

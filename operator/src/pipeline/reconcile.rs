@@ -1,28 +1,34 @@
 //! One reconciliation of a RagPipeline, step by step. Each step is a short function; what decides
 //! is pure and lives elsewhere (validate, desired, rollout, status).
+//!
+//! The order of the writes is what makes a crash anywhere safe: first the status recording the
+//! decision (the new active colour of a promotion, abort or rollback, and the ids of the requests
+//! acted on), then its Events, then the children (Deployments, then the Service that moves
+//! traffic, then the rest), then the tidying of handled request annotations. A reconciliation
+//! that finds the status ahead of the children completes them from it; one that decided on an
+//! older status than the stored one fails its first write and changes nothing.
 
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, warn};
 
 use super::apply::{self, Change, Owner};
 use super::build;
-use super::desired::{Desired, Rendered};
+use super::desired::{self, Desired, Rendered};
 use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
-use super::rollout::{self, CutoverStep, Decision, Requests, RolloutInput, Scaling, annotation};
+use super::rollout::{
+    self, CutoverStep, Decision, DeploymentPlan, Requests, RolloutInput, Scaling,
+};
 use super::validate::{self, UserError};
-use super::{Context, KIND, monitoring_status, resync_after, status, uncached};
-use crate::api::{RagPipeline, RagPipelineStatus};
-use crate::apply::{Applied, FIELD_MANAGER};
-use crate::client::Call;
+use super::{Context, monitoring_status, resync_after, status, uncached, writes};
+use crate::api::{Color, RagPipeline, RagPipelineStatus};
+use crate::apply::Applied;
 use crate::context::Note;
+use crate::crash;
 use crate::error::Error;
 use crate::monitoring::discovery;
 
@@ -31,8 +37,6 @@ use crate::monitoring::discovery;
 const USER_ERROR_RECHECK: Duration = Duration::from_secs(60);
 /// How soon to look again when the caches lag behind what was just read.
 const STALE_RECHECK: Duration = Duration::from_secs(1);
-/// How long a reconciliation waits for the pipeline cache to show what it wrote to the pipeline.
-const OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> {
     if p.meta().deletion_timestamp.is_some() {
@@ -49,7 +53,13 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let name = v.name();
     let rendered = Rendered::new(&v);
     let observed = Snapshot::from_stores(&ctx.stores, &ns, &name);
-    let decision = decide(p, ctx, &rendered, &observed, now).await?;
+    let handled = p
+        .status
+        .as_ref()
+        .and_then(|s| s.handled_requests.clone())
+        .unwrap_or_default();
+    let asked = rollout::requests::pending(p.annotations(), &handled);
+    let decision = decide(p, ctx, &rendered, &observed, asked, now).await?;
     let Some(sources) = uncached::sources(ctx, &v, &observed).await? else {
         return Ok(Action::requeue(STALE_RECHECK));
     };
@@ -66,9 +76,9 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         name: &name,
         uid: &uid,
     };
-    let changes = apply::apply(&ctx.shared, &owner, desired, &observed, &ctx.stores).await?;
-    report_drift(p, ctx, &decision, &changes).await;
 
+    // The intent first: the status recording this decision and the requests it acted on.
+    let handled = rollout::requests::handled_after(p.annotations(), &handled, decision.consumed);
     let serving = status::Serving {
         ready_replicas: decision
             .active_service
@@ -79,18 +89,56 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let generation = p.meta().generation;
     let mut status =
         status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
+    status.handled_requests = Some(handled.clone()).filter(|h| *h != Default::default());
     let condition =
         monitoring_status::condition(p.spec.monitoring.as_ref(), crds, monitoring.recheck);
     status.conditions = monitoring_status::merge(&status.conditions, condition, generation, now);
-    let written = write_status(p, ctx, &status).await?;
+    let confirm = irreversible(&decision, &observed);
+    let written = writes::status(p, ctx, &status, confirm).await?;
     report_missing_crds(p, ctx, &status).await;
     record(p, ctx, &decision).await;
-    let consumed = consume_annotations(p, ctx, &decision).await?;
-    if let Some(latest) = consumed.or(written) {
-        await_own_writes(ctx, &latest, &decision.consumed()).await;
+    if written.is_some() {
+        pass_status_points(p.status.as_ref(), &status);
+    }
+
+    // Then the children, each write repeatable from that status.
+    let changes = apply::apply(&ctx.shared, &owner, desired, &observed, &ctx.stores).await?;
+    report_drift(p, ctx, &decision, &changes).await;
+    let latest = written.as_ref().unwrap_or(p);
+    let tidied_keys = rollout::requests::tidy(latest.annotations(), &handled);
+    let tidied = writes::tidy(latest, ctx, &handled).await;
+    if let Some(latest) = tidied.or(written) {
+        writes::await_own(ctx, &latest, &tidied_keys).await;
     }
     let resync = resync_after(ctx.settings.resync, &uid);
     Ok(Action::requeue(decision.requeue_after.unwrap_or(resync)))
+}
+
+/// Whether applying `decision` would move the live Service or scale a running colour to zero:
+/// the writes that must never follow a decision made on an outdated status, so the status write
+/// before them goes out (and checks the status read is current) even when nothing in it changed.
+fn irreversible(decision: &Decision, observed: &Snapshot) -> bool {
+    let live = observed.live_color();
+    let moves = desired::live_color(decision.active_service, observed) != live;
+    let colours = observed.observed();
+    let stops = Color::ALL.into_iter().any(|c| {
+        decision.plan(c) == DeploymentPlan::Scale { replicas: 0 }
+            && colours.get(c).is_some_and(|o| o.replicas > 0)
+    });
+    moves || stops
+}
+
+/// The kill points after a status write (and its Events) that recorded a cutover or a failure,
+/// before any child changed (see [`crash`]).
+fn pass_status_points(before: Option<&RagPipelineStatus>, after: &RagPipelineStatus) {
+    let before = before.cloned().unwrap_or_default();
+    if before.active_color != after.active_color || before.active_revision != after.active_revision
+    {
+        crash::point(crash::at::CUTOVER_RECORDED);
+    }
+    if after.failure.is_some() && before.failure != after.failure {
+        crash::point(crash::at::FAILURE_RECORDED);
+    }
 }
 
 /// What only the operator can see is wrong: whatever runs keeps running, the status says why.
@@ -101,7 +149,7 @@ async fn user_error(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let status = status::after_user_error(p.status.as_ref(), user, p.meta().generation, now);
-    if write_status(p, ctx, &status).await?.is_some() {
+    if writes::status(p, ctx, &status, false).await?.is_some() {
         let message = user.to_string();
         let note = Note {
             warning: !user.is_waiting(),
@@ -120,12 +168,12 @@ async fn decide(
     ctx: &Context,
     rendered: &Rendered,
     observed: &Snapshot,
+    requests: Requests,
     now: Timestamp,
 ) -> Result<Decision, Error> {
     let spec = &p.spec;
     let state = status::rollout_state(p.status.as_ref());
     let colours = observed.observed();
-    let annotations = p.annotations();
     let input = RolloutInput {
         revision: &rendered.revision,
         scaling: spec
@@ -138,12 +186,7 @@ async fn decide(
                 }
             }),
         spec: &spec.rollout,
-        requests: Requests {
-            promote: annotations.contains_key(annotation::PROMOTE),
-            retry: annotations.contains_key(annotation::RETRY),
-            abort: annotations.contains_key(annotation::ABORT),
-            rollback: annotations.contains_key(annotation::ROLLBACK),
-        },
+        requests,
         state: &state,
         observed: &colours,
         probe: None,
@@ -224,63 +267,6 @@ async fn report_drift(p: &RagPipeline, ctx: &Context, decision: &Decision, chang
     }
 }
 
-/// Writes the status when it changed; returns the pipeline as stored when it wrote.
-async fn write_status(
-    p: &RagPipeline,
-    ctx: &Context,
-    status: &RagPipelineStatus,
-) -> Result<Option<RagPipeline>, Error> {
-    if p.status.as_ref() == Some(status) {
-        return Ok(None);
-    }
-    let patch =
-        json!({ "apiVersion": RagPipeline::api_version(&()), "kind": KIND, "status": status });
-    let (params, name) = (PatchParams::apply(FIELD_MANAGER).force(), p.name_any());
-    let api = api(p, ctx);
-    let patch = Patch::Apply(&patch);
-    let request = api.patch_status(&name, &params, &patch);
-    let call = Call {
-        verb: "patch status of",
-        kind: KIND,
-        name: &name,
-    };
-    let stored = ctx.shared.call(call, request, Error::Status).await?;
-    Ok(Some(stored))
-}
-
-/// Waits until the pipeline cache holds `latest` (this reconciliation's last write to the
-/// pipeline): its status, and none of the `consumed` annotations. The next reconciliation of a
-/// pipeline starts only after this one returns, so it then never decides on a status this one
-/// replaced, nor acts on a request this one already acted on: a rollback seen again next to the
-/// rollout it started would abort that rollout. Bounded: on timeout it only logs.
-async fn await_own_writes(ctx: &Context, latest: &RagPipeline, consumed: &[&str]) {
-    let key = ObjectRef::from_obj(latest);
-    let deadline = tokio::time::Instant::now() + OWN_WRITES_TIMEOUT;
-    loop {
-        let caught_up = ctx.stores.pipelines.get(&key).is_none_or(|cached| {
-            cached.status == latest.status
-                && consumed
-                    .iter()
-                    .all(|a| !cached.annotations().contains_key(*a))
-        });
-        if caught_up {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            warn!(timeout = ?OWN_WRITES_TIMEOUT, "the pipeline cache does not show this reconciliation's writes yet");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn api(p: &RagPipeline, ctx: &Context) -> Api<RagPipeline> {
-    Api::namespaced(
-        ctx.shared.client.clone(),
-        &p.namespace().unwrap_or_default(),
-    )
-}
-
 async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
     for event in &decision.events {
         // A failed, aborted or rolled-back rollout needs someone's attention: WARN, like its Event.
@@ -310,33 +296,4 @@ async fn record(p: &RagPipeline, ctx: &Context, decision: &Decision) {
             metrics.cutover_duration.observe(since(probe.0));
         }
     }
-}
-
-/// Removes the annotations of the requests acted on; returns the pipeline as stored when it did.
-async fn consume_annotations(
-    p: &RagPipeline,
-    ctx: &Context,
-    decision: &Decision,
-) -> Result<Option<RagPipeline>, Error> {
-    let annotations = p.annotations();
-    let remove: serde_json::Map<String, serde_json::Value> = decision
-        .consumed()
-        .into_iter()
-        .filter(|key| annotations.contains_key(*key))
-        .map(|key| (key.to_string(), serde_json::Value::Null))
-        .collect();
-    if remove.is_empty() {
-        return Ok(None);
-    }
-    let patch = json!({ "metadata": { "annotations": remove } });
-    let (api, name) = (api(p, ctx), p.name_any());
-    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
-    let request = api.patch(&name, &params, &patch);
-    let call = Call {
-        verb: "patch annotations of",
-        kind: KIND,
-        name: &name,
-    };
-    let stored = ctx.shared.call(call, request, Error::Annotations).await?;
-    Ok(Some(stored))
 }

@@ -192,6 +192,8 @@ pub fn after_decision(
         previous_color: state.previous.as_ref().map(|(c, _)| *c),
         previous_revision: state.previous.as_ref().map(|(_, r)| r.clone()),
         rollback: state.rollback.clone(),
+        // Set by the reconciliation from the requests this decision acted on.
+        handled_requests: current.and_then(|c| c.handled_requests.clone()),
         observed_generation: generation,
         conditions: conditions::merge(previous, &wanted, generation, now),
     }

@@ -11,7 +11,6 @@ use rag_runtime::config::{
     self as rc, LlmConfig, PromptConfig, RateLimitConfig, RetrievalConfig, RuntimeConfig,
     ServerConfig,
 };
-use sha2::{Digest, Sha256};
 
 use super::{RUNTIME_PORT, Validated, config_map_name};
 use crate::api::LlmProvider;
@@ -76,8 +75,7 @@ pub(super) fn server_config(v: &Validated) -> ServerConfig {
 
 /// Key of a config version in the ConfigMap: `config-<hash>.yaml`.
 pub fn config_key(yaml: &str) -> String {
-    let digest = Sha256::digest(yaml.as_bytes());
-    let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::digest::short_hex(yaml.as_bytes(), 10);
     format!("config-{hex}.yaml")
 }
 

@@ -15,7 +15,6 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sha2::{Digest, Sha256};
 
 use super::config::{DATA_DIR, server_config};
 use super::{COLOR_LABEL, CONFIG_DIR, REVISION_LABEL, RUNTIME_PORT, Validated, deployment_name};
@@ -154,11 +153,7 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
 /// Revision of a pod template: a short hash of everything that reaches the pods.
 pub fn revision(template: &PodTemplateSpec) -> String {
     let json = serde_json::to_vec(template).expect("a pod template always serialises");
-    Sha256::digest(json)
-        .iter()
-        .take(5)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::short_hex(&json, 10)
 }
 
 /// The Deployment of `color`, running `template` (of `revision`) with `replicas` pods.

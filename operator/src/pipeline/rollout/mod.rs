@@ -19,6 +19,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 mod gates;
 mod model;
 mod operations;
+pub mod requests;
 
 pub use model::*;
 
@@ -65,6 +66,22 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
     d.active_service = state.active.as_ref().map(|(c, _)| *c);
     d.state = state;
     d
+}
+
+/// The colour the live Service should select, given the one it selects now (`current`): the
+/// decided colour, unless it has no ready pod while the Service selects another. A status
+/// recorded ahead of the Service whose new colour lost its pods since never sends traffic to
+/// nothing; a later decision moves it once a pod is ready.
+pub fn live_color(
+    decided: Option<Color>,
+    current: Option<Color>,
+    observed: &Observed,
+) -> Option<Color> {
+    let ready = |c: Color| observed.get(c).is_some_and(|o| o.ready_endpoints > 0);
+    match decided {
+        Some(c) if current.is_some_and(|now| now != c) && !ready(c) => current,
+        other => other,
+    }
 }
 
 /// Pods a new colour starts with: the fixed count, or what the HPA gave the active colour.

@@ -249,5 +249,7 @@ pub mod reason {
     pub const ROLLED_BACK: &str = "RolledBack";
     pub const ROLLBACK_STARTED: &str = "RollbackStarted";
     pub const ROLLBACK_UNAVAILABLE: &str = "RollbackUnavailable";
+    /// A rollback asked for while another is in force.
+    pub const ROLLBACK_REFUSED: &str = "RollbackRefused";
     pub const NOTHING_TO_ABORT: &str = "NothingToAbort";
 }

@@ -2,14 +2,16 @@
 //! retry a failed revision, abort the rollout in flight, roll back to the previous revision.
 //!
 //! A rollback sets the spec's revision aside (`state.rollback`) until the spec changes or a retry
-//! is asked for. While the previous colour's pods still run, traffic moves back at once; once they
-//! are gone, the previous revision (still in that colour's Deployment) is rolled out again through
-//! every gate.
+//! is asked for; another rollback meanwhile is refused (it would bring the rolled-back revision
+//! back). While every wanted pod of the previous colour is still up and ready, traffic moves back
+//! at once; otherwise the previous revision (still in that colour's Deployment) is scaled up and
+//! rolled out again through every gate, and traffic moves only when all its pods are ready.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
-    CutoverStep, Decision, DeploymentPlan, RolloutInput, RolloutState, fail, reason, seconds, until,
+    CutoverStep, Decision, DeploymentPlan, RolloutInput, RolloutState, fail, new_colour_replicas,
+    reason, seconds, until,
 };
 use crate::api::{PendingScaleDown, RollbackState};
 
@@ -73,6 +75,16 @@ fn abort(state: &mut RolloutState, d: &mut Decision) -> bool {
 }
 
 fn rollback(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision) -> bool {
+    if let Some(rb) = &state.rollback {
+        // A second rollback would bring back the revision the first one set aside.
+        let note = format!(
+            "a rollback from revision {} to {} is already in force; change the spec or \
+             annotate ragops.io/retry before rolling back again",
+            rb.from, rb.to
+        );
+        d.warning(reason::ROLLBACK_REFUSED, note);
+        return false;
+    }
     if state.target.is_some() {
         // Before a cutover, the previous revision is the one still serving.
         return abort(state, d);
@@ -96,14 +108,22 @@ fn rollback(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
         from: input.revision.to_string(),
         to: to.clone(),
     });
-    if !there.is_some_and(|o| o.replicas > 0 && o.rolled_out && o.ready_endpoints > 0) {
+    // Every pod the active colour runs must be there and ready: a colour with 1 of N ready pods, or
+    // one being scaled to zero, would take the whole load at once.
+    let wanted = new_colour_replicas(input, state);
+    let all_ready = there.is_some_and(|o| {
+        o.replicas >= wanted && o.rolled_out && o.ready_endpoints >= wanted.max(1)
+    });
+    if !all_ready {
+        let ready = there.map_or(0, |o| o.ready_endpoints);
         let note = format!(
-            "rolling back to revision {to} on {previous}; its pods are gone, so it goes through every gate"
+            "rolling back to revision {to} on {previous}; {ready} of its {wanted} pods are ready, \
+             so it is scaled up and goes through every gate"
         );
         d.event(reason::ROLLBACK_STARTED, note);
         return false;
     }
-    // Its pods served moments ago and still run: traffic moves back at once.
+    // Its pods served moments ago and all still run: traffic moves back at once.
     let delay = seconds(input.spec.scale_down_delay_seconds);
     d.event(
         reason::ROLLED_BACK,

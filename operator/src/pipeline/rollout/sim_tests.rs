@@ -1,14 +1,23 @@
 //! Whole rollouts, decided step by step against a small model of the cluster: new pods become
-//! ready a few seconds after they are applied, the Service follows `active_service`. Time steps to
-//! the next thing that wakes the pipeline, as in the controller: a watch event (a write, pods
-//! becoming ready) or the decision's requeue. A decision that waits with neither panics, so a gate
-//! that holds without a way to be woken is caught. Invariants are checked after every step,
-//! including with the operator "crashing" between applying and writing status.
+//! ready a few seconds after they are applied, the Service follows the guarded `active_service`.
+//! Time steps to the next thing that wakes the pipeline, as in the controller: a watch event (a
+//! write, pods becoming ready) or the decision's requeue. A decision that waits with neither
+//! panics, so a gate that holds without a way to be woken is caught.
+//!
+//! Each reconciliation makes the writes of `reconcile` in its order (status under a version
+//! precondition, Deployments, the live Service, the tidying of request annotations), and faults
+//! are injected between and inside them: a crash after any write, a status write that fails
+//! before or after taking effect, a tidy that fails, a decision made on a stale (older) copy of
+//! the pipeline. Invariants are checked after every write: the Service never selects a colour
+//! without a ready pod, it never flips back, each revision is promoted once, and a request id seen
+//! again has no effect.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::api::{Color::*, HealthCheckSpec, RolloutSpec};
+use crate::api::{Color::*, HandledRequests, HealthCheckSpec, RolloutSpec};
 
 #[derive(Clone, Debug, Default)]
 struct Deploy {
@@ -54,7 +63,8 @@ impl Cluster {
         }
     }
 
-    /// Carries out the decision; whether anything changed (a watch event follows).
+    /// Carries out the decision's Deployment plans; whether anything changed (a watch event
+    /// follows).
     fn apply(&mut self, d: &Decision, revision: &str, now: Timestamp) -> bool {
         let before = format!("{:?}{:?}{:?}", self.blue, self.green, self.service);
         for c in Color::ALL {
@@ -86,7 +96,6 @@ impl Cluster {
                 }
             }
         }
-        self.service = d.active_service;
         let starting = [&self.blue, &self.green]
             .into_iter()
             .flatten()
@@ -95,6 +104,25 @@ impl Cluster {
             self.ready_at = Some(now + POD_START);
         }
         before != format!("{:?}{:?}{:?}", self.blue, self.green, self.service)
+    }
+
+    /// Whether applying `d` would move the Service or stop a running colour (see `reconcile`).
+    fn irreversible(&self, d: &Decision) -> bool {
+        let observed = self.observed();
+        let moves = live_color(d.active_service, self.service, &observed) != self.service;
+        let stops = Color::ALL.into_iter().any(|c| {
+            d.plan(c) == DeploymentPlan::Scale { replicas: 0 }
+                && observed.get(c).is_some_and(|o| o.replicas > 0)
+        });
+        moves || stops
+    }
+
+    fn ready(&self, c: Color) -> i32 {
+        match c {
+            Blue => self.blue.as_ref(),
+            Green => self.green.as_ref(),
+        }
+        .map_or(0, |x| x.ready)
     }
 
     /// Time passes until `now`: pods due by then become ready; whether any did.
@@ -110,32 +138,96 @@ impl Cluster {
     }
 }
 
+/// The pipeline as the API server stores it: the status's bookkeeping, the requests recorded as
+/// handled and the request annotations, under a version every write bumps.
+#[derive(Clone, Debug, Default)]
+struct Stored {
+    version: u64,
+    state: RolloutState,
+    handled: HandledRequests,
+    annotations: BTreeMap<String, String>,
+}
+
+/// What goes wrong in one reconciliation, in the order of its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// It decides on the pipeline as it was before the last write (a stale cache).
+    StaleRead,
+    /// The status write fails before it takes effect.
+    StatusLost,
+    /// The status write takes effect, but its reply is lost: the reconciliation errors.
+    StatusUnacknowledged,
+    /// A crash right after the status write.
+    AfterStatus,
+    /// A crash after the Deployments, before the Service.
+    AfterDeployments,
+    /// A crash after the Service moved, before the annotations are tidied.
+    AfterService,
+    /// Removing the handled request annotations fails.
+    TidyFails,
+}
+
+const FAULTS: [Fault; 7] = [
+    Fault::StaleRead,
+    Fault::StatusLost,
+    Fault::StatusUnacknowledged,
+    Fault::AfterStatus,
+    Fault::AfterDeployments,
+    Fault::AfterService,
+    Fault::TidyFails,
+];
+
 struct Run {
     cluster: Cluster,
-    state: RolloutState,
+    stored: Stored,
+    /// Every earlier version of the pipeline, oldest first: what a stale cache may show.
+    history: Vec<Stored>,
     now: Timestamp,
-    promotions: usize,
+    /// Status writes that moved the active colour: promotions and rollbacks.
+    cutovers: usize,
     failures: usize,
+    /// Colours the Service selected, in order, without repeats.
+    switches: Vec<Color>,
 }
 
 impl Run {
     fn new() -> Self {
         Self {
             cluster: Cluster::default(),
-            state: RolloutState::default(),
+            stored: Stored::default(),
+            history: vec![],
             now: Timestamp::from_second(1_800_000_000).unwrap(),
-            promotions: 0,
+            cutovers: 0,
             failures: 0,
+            switches: vec![],
         }
     }
 
-    /// Reconciles until the pipeline settles (or `steps` run out). `healthy` answers the probe of a
-    /// revision; `crash_every` drops the status write of every n-th reconcile.
-    fn converge(
+    fn store(&mut self, next: Stored) {
+        let version = self.stored.version + 1;
+        self.history.push(std::mem::take(&mut self.stored));
+        self.stored = Stored { version, ..next };
+    }
+
+    /// A user sets annotation `key` to `id`.
+    fn annotate(&mut self, key: &str, id: &str) {
+        let mut next = self.stored.clone();
+        next.annotations.insert(key.into(), id.into());
+        self.store(next);
+    }
+
+    fn converge(&mut self, revision: &str, healthy: impl Fn(&str) -> bool) -> Decision {
+        self.converge_with(revision, healthy, |_| None, |_| false)
+    }
+
+    /// Reconciles until the pipeline settles, or `stop` holds after a reconciliation. `healthy`
+    /// answers the probe of a revision; `fault` says what goes wrong in the n-th reconciliation.
+    fn converge_with(
         &mut self,
         revision: &str,
         healthy: impl Fn(&str) -> bool,
-        crash_every: Option<usize>,
+        fault: impl Fn(usize) -> Option<Fault>,
+        stop: impl Fn(&Run) -> bool,
     ) -> Decision {
         let spec = RolloutSpec {
             health_check: HealthCheckSpec {
@@ -147,14 +239,19 @@ impl Run {
             scale_down_delay_seconds: 20,
             ..RolloutSpec::default()
         };
-        for step in 1..200 {
+        for step in 1..300 {
+            let fault = fault(step);
+            let read = match fault {
+                Some(Fault::StaleRead) => self.history.last().cloned().unwrap_or_default(),
+                _ => self.stored.clone(),
+            };
             let observed = self.cluster.observed();
             let input = |probe| RolloutInput {
                 revision,
                 scaling: Scaling::Fixed(3),
                 spec: &spec,
-                requests: Requests::default(),
-                state: &self.state,
+                requests: requests::pending(&read.annotations, &read.handled),
+                state: &read.state,
                 observed: &observed,
                 probe,
                 now: self.now,
@@ -169,32 +266,102 @@ impl Run {
                 };
                 d = decide(input(Some(outcome)));
             }
-            let changed = self.cluster.apply(&d, revision, self.now);
-            if let Some(active) = self.cluster.service {
-                let ready = self.cluster.get(active).as_ref().map_or(0, |x| x.ready);
-                assert!(
-                    ready > 0,
-                    "step {step}: the Service points at {active}, which has no ready pods"
-                );
-            }
-            let crashed = crash_every.is_some_and(|n| step % n == 0);
-            if !crashed {
-                self.promotions += usize::from(matches!(d.step, CutoverStep::Promoted { .. }));
-                self.failures +=
-                    usize::from(d.events.iter().any(|e| e.reason == reason::ROLLOUT_FAILED));
-                self.state = d.state.clone();
-            }
+            let changed = self.reconcile(&read, &d, revision, fault, step);
+            let pending = requests::pending(&self.stored.annotations, &self.stored.handled);
             let settled = d.step == CutoverStep::Failed
                 || (d.step == CutoverStep::Steady
                     && d.requeue_after.is_none()
                     && d.plan(Blue) != DeploymentPlan::Scale { replicas: 0 }
                     && d.plan(Green) != DeploymentPlan::Scale { replicas: 0 });
-            if settled && !crashed {
+            // A failed tidy is retried by the next reconciliation, but nothing waits for it.
+            let cut_short = !matches!(fault, None | Some(Fault::TidyFails));
+            if !cut_short && ((settled && pending == Requests::default()) || stop(self)) {
                 return d;
             }
-            self.now = self.next_wake(&d, changed || crashed, step);
+            self.now = self.next_wake(&d, changed || fault.is_some(), step);
         }
-        panic!("did not settle; state {:?}", self.state);
+        panic!("did not settle; stored {:?}", self.stored);
+    }
+
+    /// The writes of one reconciliation of `d` (decided on `read`), in `reconcile`'s order, cut
+    /// short by `fault`; whether anything changed (a watch event follows).
+    fn reconcile(
+        &mut self,
+        read: &Stored,
+        d: &Decision,
+        revision: &str,
+        fault: Option<Fault>,
+        step: usize,
+    ) -> bool {
+        let handled = requests::handled_after(&read.annotations, &read.handled, d.consumed);
+        let status_changed = d.state != read.state || handled != read.handled;
+        let mut latest = read.version;
+        if status_changed || self.cluster.irreversible(d) {
+            if read.version != self.stored.version {
+                // 409 Conflict: the decision was made on an older pipeline; nothing is written.
+                return false;
+            }
+            if fault == Some(Fault::StatusLost) {
+                return false;
+            }
+            if status_changed {
+                self.cutovers += usize::from(d.state.active != read.state.active);
+                self.failures +=
+                    usize::from(d.state.failure.is_some() && d.state.failure != read.state.failure);
+                let next = Stored {
+                    state: d.state.clone(),
+                    handled: handled.clone(),
+                    ..self.stored.clone()
+                };
+                self.store(next);
+                latest = self.stored.version;
+            }
+            if matches!(
+                fault,
+                Some(Fault::StatusUnacknowledged | Fault::AfterStatus)
+            ) {
+                return true;
+            }
+        }
+        let mut changed = self.cluster.apply(d, revision, self.now);
+        self.check_traffic(step);
+        if fault == Some(Fault::AfterDeployments) {
+            return true;
+        }
+        let live = live_color(
+            d.active_service,
+            self.cluster.service,
+            &self.cluster.observed(),
+        );
+        if live != self.cluster.service {
+            self.cluster.service = live;
+            self.switches.extend(live);
+            changed = true;
+            self.check_traffic(step);
+        }
+        if fault == Some(Fault::AfterService) {
+            return true;
+        }
+        let tidy = requests::tidy(&read.annotations, &handled);
+        // Conditional on the version last read or written, like the real removal.
+        if !tidy.is_empty() && fault != Some(Fault::TidyFails) && latest == self.stored.version {
+            let mut next = self.stored.clone();
+            for key in tidy {
+                next.annotations.remove(key);
+            }
+            self.store(next);
+            changed = true;
+        }
+        changed
+    }
+
+    fn check_traffic(&mut self, step: usize) {
+        if let Some(active) = self.cluster.service {
+            assert!(
+                self.cluster.ready(active) > 0,
+                "step {step}: the Service points at {active}, which has no ready pods"
+            );
+        }
     }
 
     /// When the pipeline is reconciled next: at the first of a watch event (`event`: a write just
@@ -219,57 +386,4 @@ impl Run {
     }
 }
 
-#[test]
-fn deploy_then_update_ends_on_the_new_colour_with_the_old_one_at_zero() {
-    let mut run = Run::new();
-    run.converge("r1", |_| true, None);
-    assert_eq!(run.state.active, Some((Blue, "r1".into())));
-    assert_eq!(run.cluster.service, Some(Blue));
-
-    run.converge("r2", |_| true, None);
-    assert_eq!(run.state.active, Some((Green, "r2".into())));
-    assert_eq!(run.cluster.service, Some(Green));
-    assert_eq!(
-        run.cluster.blue.as_ref().unwrap().replicas,
-        0,
-        "old colour scaled down after the delay"
-    );
-    assert_eq!(run.cluster.green.as_ref().unwrap().replicas, 3);
-    assert_eq!(run.promotions, 2);
-}
-
-#[test]
-fn an_unhealthy_update_never_takes_traffic() {
-    let mut run = Run::new();
-    run.converge("r1", |_| true, None);
-    let d = run.converge("r2", |rev| rev != "r2", None);
-    assert_eq!(d.step, CutoverStep::Failed);
-    assert_eq!(run.cluster.service, Some(Blue));
-    assert_eq!(run.cluster.green.as_ref().unwrap().replicas, 0);
-    assert_eq!(run.cluster.blue.as_ref().unwrap().ready, 3);
-    assert_eq!((run.promotions, run.failures), (1, 1));
-
-    // A fixed spec rolls out.
-    run.converge("r3", |_| true, None);
-    assert_eq!(run.state.active, Some((Green, "r3".into())));
-    assert_eq!(run.state.failure, None);
-}
-
-#[test]
-fn crashes_between_apply_and_status_write_still_converge_to_one_cutover() {
-    for every in [2, 3, 5] {
-        let mut run = Run::new();
-        run.converge("r1", |_| true, Some(every));
-        run.converge("r2", |_| true, Some(every));
-        assert_eq!(
-            run.state.active,
-            Some((Green, "r2".into())),
-            "crash every {every}"
-        );
-        assert_eq!(run.cluster.service, Some(Green));
-        assert_eq!(
-            run.promotions, 2,
-            "crash every {every}: each revision is promoted exactly once"
-        );
-    }
-}
+mod scenarios;

@@ -1,5 +1,7 @@
--- Argo CD actions of a ragops.io RagPipeline: each one sets a ragops.io/<action> annotation, which
--- the operator acts on and removes. An action is offered only where the operator would act on it.
+-- Argo CD actions of a ragops.io RagPipeline: each one sets a ragops.io/<action> annotation to a
+-- request id, which the operator acts on once and removes. An action is offered only where the
+-- operator would act on it: no rollback while a rollback is in force or in flight (it would bring
+-- back the revision the first one set aside).
 local status = obj.status or {}
 local inFlight = status.targetRevision ~= nil and status.targetRevision ~= ""
 local hasPrevious = status.previousRevision ~= nil and status.previousRevision ~= ""
@@ -10,5 +12,6 @@ local actions = {}
 actions["promote"] = { disabled = status.phase ~= "Paused" }
 actions["retry"] = { disabled = not retryable }
 actions["abort"] = { disabled = not inFlight }
-actions["rollback"] = { disabled = inFlight or not hasPrevious }
+local rollingBack = status.rollback ~= nil
+actions["rollback"] = { disabled = inFlight or not hasPrevious or rollingBack }
 return actions

@@ -193,3 +193,67 @@ fn a_promotion_remembers_what_served_before() {
     assert_eq!(d.step, CutoverStep::Promoted { color: Green });
     assert_eq!(d.state.previous, Some((Blue, "r1".into())));
 }
+
+#[test]
+fn a_second_rollback_while_one_is_in_force_is_refused() {
+    let mut case = after_cutover(2);
+    case.rollback = true;
+    let rolled_back = case.decide();
+    assert_eq!(rolled_back.state.active, Some((Blue, "r1".into())));
+
+    // Clicked again (a new request id): it would bring the bad revision back. Refused.
+    case.state = rolled_back.state.clone();
+    case.observed = observed(up("r1", 2), up("r2", 2));
+    let d = case.decide();
+    assert_eq!(reasons(&d), [reason::ROLLBACK_REFUSED]);
+    assert!(d.events[0].warning);
+    assert!(d.consumed.rollback, "recorded as handled");
+    assert_eq!(d.active_service, Some(Blue), "no flip back");
+    assert_eq!(d.state.active, Some((Blue, "r1".into())));
+
+    // A gated rollback in flight is refused too, not aborted.
+    let mut gated = after_cutover(0);
+    gated.now = t(40);
+    gated.rollback = true;
+    gated.state = gated.decide().state;
+    assert_eq!(gated.state.target, Some((Blue, "r1".into())));
+    let d = gated.decide();
+    assert_eq!(reasons(&d), [reason::ROLLBACK_REFUSED]);
+    assert_eq!(
+        d.state.target,
+        Some((Blue, "r1".into())),
+        "the rollback goes on"
+    );
+}
+
+#[test]
+fn an_instant_rollback_needs_every_pod_of_the_old_colour_ready() {
+    // Blue kept 2 replicas, but only 1 is ready: it would take the whole load at once.
+    let mut case = after_cutover(2);
+    case.observed.blue = Some(ColorObservation {
+        revision: Some("r1".into()),
+        replicas: 2,
+        rolled_out: false,
+        ready_endpoints: 1,
+    });
+    case.rollback = true;
+    let d = case.decide();
+    assert_eq!(
+        reasons(&d),
+        [reason::ROLLBACK_STARTED, reason::ROLLOUT_STARTED]
+    );
+    assert_eq!(
+        d.active_service,
+        Some(Green),
+        "traffic stays until all are ready"
+    );
+    assert_eq!(d.blue, DeploymentPlan::Scale { replicas: 2 });
+    assert_eq!(d.step, CutoverStep::WaitingForAvailable { color: Blue });
+
+    // Scaled below the active colour's count (being wound down): scaled up first.
+    let mut case = after_cutover(1);
+    case.rollback = true;
+    let d = case.decide();
+    assert_eq!(d.active_service, Some(Green));
+    assert_eq!(d.blue, DeploymentPlan::Scale { replicas: 2 });
+}
