@@ -210,7 +210,10 @@ mod tests {
             name: "s1".into(),
             created: Timestamp::UNIX_EPOCH,
         };
-        let refused = admin.remove(Removal::Snapshot(&snapshot)).await.unwrap_err();
+        let refused = admin
+            .remove(Removal::Snapshot(&snapshot))
+            .await
+            .unwrap_err();
         assert!(refused.starts_with("not dropping s1"), "{refused}");
     }
 }

@@ -130,7 +130,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_task_ends_once_no_reader_listens() {
-        let (forward, [a]) = distribute::<i32, 1>(futures::stream::repeat(7).map(Ok), "Test".into());
+        let (forward, [a]) =
+            distribute::<i32, 1>(futures::stream::repeat(7).map(Ok), "Test".into());
         drop(a);
         // An endless watch whose only reader is gone: the task returns instead of spinning.
         forward.await;
