@@ -120,7 +120,12 @@ async fn delete_and_wait_recreated<K>(api: &Api<K>, name: &str) -> Result<Durati
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let old = api.get(name).await?.uid();
+    // The Promoted Event is published before the children are applied (the status and its
+    // Events come first, see README "What the operator writes, in which order").
+    let old = wait_for(&format!("{name} created"), RESTORE_DEADLINE, || async {
+        Ok(api.get_opt(name).await?.map(|o| o.uid()))
+    })
+    .await?;
     let started = std::time::Instant::now();
     api.delete(name, &DeleteParams::background()).await?;
     wait_for(&format!("{name} recreated"), RESTORE_DEADLINE, || async {

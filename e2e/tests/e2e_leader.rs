@@ -116,7 +116,9 @@ async fn a_standby_takes_over_mid_rollout_and_completes_it_once() -> Result<()> 
         .filter(|(r, n)| r == "Promoted" && n.contains("green"))
         .count();
     assert_eq!(promotions, 1, "{events:?}");
-    assert_eq!(guard.switches(), ["blue", "green"]);
+    guard
+        .wait_switches(&["blue", "green"], Duration::from_secs(10))
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }

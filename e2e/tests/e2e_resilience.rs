@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::Result;
 use common::{TrafficGuard, World, fast_rollout, merge, new_revision};
 use e2e::wait_for;
@@ -50,7 +52,9 @@ async fn operator_killed_mid_rollout_completes_it_exactly_once() -> Result<()> {
         .filter(|(r, n)| r == "Promoted" && n.contains("green"))
         .collect();
     assert_eq!(promotions.len(), 1, "{events:?}");
-    assert_eq!(guard.switches(), ["blue", "green"]);
+    guard
+        .wait_switches(&["blue", "green"], Duration::from_secs(10))
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::Result;
 use common::{TrafficGuard, World, fast_rollout, merge, new_revision};
 use e2e::{spec_runtime, wait_for};
@@ -155,7 +157,9 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
             "missing {expected} in {reasons:?}"
         );
     }
-    assert_eq!(guard.switches(), ["blue", "green"]);
+    guard
+        .wait_switches(&["blue", "green"], Duration::from_secs(10))
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     assert_eq!(world.pods.errors(), Vec::<String>::new());
     Ok(())
@@ -224,7 +228,9 @@ async fn failing_health_check_keeps_traffic_on_the_old_colour_until_a_fixed_spec
     world.patch_spec("docs", new_revision("fixed")).await?;
     let p = world.wait_healthy_on("docs", Color::Green).await?;
     assert_eq!(p.status.unwrap().failure, None);
-    assert_eq!(guard.switches(), ["blue", "green"]);
+    guard
+        .wait_switches(&["blue", "green"], Duration::from_secs(10))
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }

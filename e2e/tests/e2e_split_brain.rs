@@ -182,7 +182,9 @@ async fn a_leader_cut_off_from_the_api_server_stops_writing_before_the_standby_t
         a_writes.len(),
         b_writes.len()
     );
-    assert_eq!(guard.switches(), ["blue", "green"]);
+    guard
+        .wait_switches(&["blue", "green"], Duration::from_secs(10))
+        .await?;
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())
 }
