@@ -165,10 +165,7 @@ async fn a_child_deleted_by_hand_is_recreated_within_seconds() -> Result<()> {
             RESTORE_DEADLINE,
         )
         .await?;
-    assert_eq!(
-        world.service_color("docs-preview").await?.as_deref(),
-        Some("blue")
-    );
+    world.wait_service_color("docs-preview", "blue").await?;
     Ok(())
 }
 
@@ -274,9 +271,6 @@ async fn a_field_the_operator_no_longer_sets_is_removed() -> Result<()> {
     // Nothing else was lost on the way.
     let svc = services.get("docs-preview").await?;
     assert_eq!(svc.labels(), live.labels());
-    assert_eq!(
-        world.service_color("docs-preview").await?.as_deref(),
-        Some("blue")
-    );
+    world.wait_service_color("docs-preview", "blue").await?;
     Ok(())
 }

@@ -25,7 +25,11 @@ async fn a_child_the_spec_no_longer_asks_for_is_swept() -> Result<()> {
     world.create_pipeline("docs", spec).await?;
     world.wait_healthy_on("docs", Color::Blue).await?;
     let hpas = world.ns.api::<HorizontalPodAutoscaler>();
-    assert!(hpas.get_opt("docs").await?.is_some(), "the HPA exists");
+    // The status comes before the children's writes: the HPA follows within the reconciliation.
+    wait_for("the HPA created", Duration::from_secs(30), || async {
+        Ok(hpas.get_opt("docs").await?.map(|_| ()))
+    })
+    .await?;
 
     // A ConfigMap with the pipeline's label that the pipeline does not own must survive.
     let bystander: ConfigMap = serde_json::from_value(json!({

@@ -161,7 +161,7 @@ async fn crashed_rollbacks_and_aborts_are_acted_on_once() -> Result<()> {
     start_crashing_at(&mut world, at::CUTOVER_RECORDED)?;
     request(&world, annotation::ROLLBACK, "rb-1").await?;
     wait_crashed(&mut world, at::CUTOVER_RECORDED).await?;
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("green"));
+    world.wait_service_color("docs", "green").await?;
     world.restart_operator()?;
     let p = wait_active_on(&world, Color::Blue).await?;
     assert_eq!(active(&p).1, r1);
@@ -179,7 +179,7 @@ async fn crashed_rollbacks_and_aborts_are_acted_on_once() -> Result<()> {
         .wait_event_note_within("docs", "RollbackRefused", "already in force", PROMPT)
         .await?;
     wait_tidied(&world, annotation::ROLLBACK).await?;
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
 
     // Retry brings revision 2 back on green; then a rollback whose annotation the crashed
     // operator never removes: the next operator finds the id recorded and does not flip back.
@@ -235,7 +235,7 @@ async fn crashed_rollbacks_and_aborts_are_acted_on_once() -> Result<()> {
     })
     .await?;
     wait_tidied(&world, annotation::ABORT).await?;
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
     assert_eq!(guard.switches(), expected, "no flip back");
     assert_eq!(guard.violations(), Vec::<String>::new());
     Ok(())

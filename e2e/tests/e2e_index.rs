@@ -129,10 +129,7 @@ async fn a_reindex_that_loses_the_expected_source_never_takes_traffic() -> Resul
         .await?;
     let s = failed.status.unwrap();
     assert_eq!(s.active_color, Some(Color::Blue));
-    assert_eq!(
-        world.service_color(PIPELINE).await?.as_deref(),
-        Some("blue")
-    );
+    world.wait_service_color(PIPELINE, "blue").await?;
     let (code, sources) =
         query(pod_of(&world, PIPELINE, Color::Blue).await?, QUESTION, None).await?;
     assert_eq!(

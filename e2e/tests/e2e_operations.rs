@@ -98,7 +98,7 @@ async fn abort_stops_the_rollout_in_flight_and_retry_resumes_it() -> Result<()> 
         Some("Aborted"),
         "{status:?}"
     );
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
     assert_eq!(world.replicas("docs", "green").await?, Some(0));
     assert_eq!(world.replicas("docs", "blue").await?, Some(2));
     wait_annotation_removed(&world, "docs", annotation::ABORT).await?;
@@ -205,7 +205,7 @@ async fn rollback_after_the_old_colour_scaled_down_goes_through_the_gates() -> R
     assert_eq!(degraded_reason(&p), Some("RolledBack"), "{status:?}");
     let rollback = status.rollback.clone().expect("status.rollback is set");
     assert_eq!((rollback.from, rollback.to), (rev2, rev1.clone()));
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
 
     // The previous revision went through a rollout of its own: started, then promoted. The
     // Events follow the status write that the wait above saw.

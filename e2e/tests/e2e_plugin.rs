@@ -248,7 +248,7 @@ async fn get_shows_the_tree_and_rollback_moves_traffic_back() -> Result<()> {
         "{}",
         refused.stderr
     );
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
     Ok(())
 }
 
@@ -287,7 +287,7 @@ async fn promote_switches_a_paused_rollout_and_a_watch_times_out_meanwhile() -> 
         "{}",
         waited.stdout
     );
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
 
     let done = plugin(&world, &["promote", "docs"]).await?.expect(0)?;
     assert!(
@@ -296,7 +296,7 @@ async fn promote_switches_a_paused_rollout_and_a_watch_times_out_meanwhile() -> 
         done.stdout
     );
     world.wait_healthy_on("docs", Color::Green).await?;
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("green"));
+    world.wait_service_color("docs", "green").await?;
     Ok(())
 }
 
@@ -325,7 +325,7 @@ async fn a_failed_rollout_and_an_abort_each_end_a_watch_with_2() -> Result<()> {
         "{}",
         watched.stdout
     );
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
 
     // Held instead of failed (many failures allowed), then aborted by the plugin.
     let hold = common::hold_on_failing_probes();
@@ -365,7 +365,7 @@ async fn a_failed_rollout_and_an_abort_each_end_a_watch_with_2() -> Result<()> {
         "{}",
         watched.stderr
     );
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
 
     // Retry is accepted now; it names the revision it brings back.
     let retried = plugin(&world, &["retry", "docs"]).await?.expect(0)?;

@@ -41,7 +41,7 @@ async fn operator_killed_mid_rollout_completes_it_exactly_once() -> Result<()> {
                 .is_some_and(|r| r.health_failures > 0)
         })
         .await?;
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
     world.restart_operator()?;
 
     world.pods.set_status(200);

@@ -85,10 +85,7 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
             "{child} is not controlled by the pipeline: {owners:?}"
         );
     }
-    assert_eq!(
-        world.service_color("handbook").await?.as_deref(),
-        Some("blue")
-    );
+    world.wait_service_color("handbook", "blue").await?;
     // The config the operator rendered is one the runtime accepts.
     let config = world.ns.api::<ConfigMap>().get("handbook-config").await?;
     for (key, yaml) in config.data.unwrap_or_default() {
@@ -129,14 +126,10 @@ async fn sample_pipeline_deploys_blue_then_rolls_out_green_through_real_runtimes
     let p = world.wait_healthy_on("handbook", Color::Green).await?;
     let status = p.status.unwrap();
     assert_ne!(status.active_revision, blue_revision);
-    assert_eq!(
-        world.service_color("handbook").await?.as_deref(),
-        Some("green")
-    );
-    assert_eq!(
-        world.service_color("handbook-preview").await?.as_deref(),
-        Some("green")
-    );
+    world.wait_service_color("handbook", "green").await?;
+    world
+        .wait_service_color("handbook-preview", "green")
+        .await?;
     assert!(status.last_cutover_time.is_some());
     wait_for(
         "blue scaled to zero after the delay",
@@ -209,7 +202,7 @@ async fn failing_health_check_keeps_traffic_on_the_old_colour_until_a_fixed_spec
         status.failure.as_ref().map(|f| f.reason.as_str()),
         Some("HealthCheckFailed")
     );
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
+    world.wait_service_color("docs", "blue").await?;
     wait_for("green scaled to zero", common::ROLLOUT_TIMEOUT, || async {
         Ok((world.replicas("docs", "green").await? == Some(0)).then_some(()))
     })
@@ -251,16 +244,13 @@ async fn manual_promotion_pauses_until_the_promote_annotation() -> Result<()> {
         })
         .await?;
     assert_eq!(p.status.as_ref().unwrap().target_color, Some(Color::Green));
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("blue"));
-    assert_eq!(
-        world.service_color("docs-preview").await?.as_deref(),
-        Some("green")
-    );
+    world.wait_service_color("docs", "blue").await?;
+    world.wait_service_color("docs-preview", "green").await?;
     world.wait_event("docs", "AwaitingPromotion").await?;
 
     world.annotate("docs", "ragops.io/promote").await?;
     world.wait_healthy_on("docs", Color::Green).await?;
-    assert_eq!(world.service_color("docs").await?.as_deref(), Some("green"));
+    world.wait_service_color("docs", "green").await?;
     world
         .wait_pipeline("docs", "the promote annotation consumed", |p| {
             !p.annotations().contains_key("ragops.io/promote")

@@ -223,11 +223,31 @@ impl World {
         color: Color,
         timeout: Duration,
     ) -> Result<RagPipeline> {
-        self.wait_pipeline_within(name, &format!("Healthy on {color}"), timeout, |p| {
-            let s = p.status.as_ref();
-            s.and_then(|s| s.phase) == Some(Phase::Healthy)
-                && s.and_then(|s| s.active_color) == Some(color)
-                && s.and_then(|s| s.observed_generation) == p.metadata.generation
+        let p = self
+            .wait_pipeline_within(name, &format!("Healthy on {color}"), timeout, |p| {
+                let s = p.status.as_ref();
+                s.and_then(|s| s.phase) == Some(Phase::Healthy)
+                    && s.and_then(|s| s.active_color) == Some(color)
+                    && s.and_then(|s| s.observed_generation) == p.metadata.generation
+            })
+            .await?;
+        // The status recording a cutover is written before the Service moves (see README, "What
+        // the operator writes, in which order"): the traffic follows within the reconciliation.
+        let want = color.to_string();
+        wait_for(&format!("Service {name} on {want}"), timeout, || async {
+            Ok((self.service_color(name).await?.as_deref() == Some(want.as_str())).then_some(()))
+        })
+        .await?;
+        Ok(p)
+    }
+
+    /// Waits until Service `name` selects `color`. The status recording a cutover is written
+    /// before the Service moves (README, "What the operator writes, in which order"), so a test
+    /// that has seen the status waits for the Service rather than reading it once.
+    pub async fn wait_service_color(&self, name: &str, color: &str) -> Result<()> {
+        let what = format!("Service {name} on {color}");
+        wait_for(&what, Duration::from_secs(15), || async {
+            Ok((self.service_color(name).await?.as_deref() == Some(color)).then_some(()))
         })
         .await
     }
