@@ -17,14 +17,16 @@ use rag_operator::pipeline::cache::SharedConfigMaps;
 use rag_operator::pipeline::{self, Settings, health::HttpHealthChecker};
 use rag_operator::server::{self, ServerState};
 use rag_operator::telemetry::{self, LogFormat};
+use rag_operator::watch::Scope;
 
 /// Kubernetes operator for RAG pipelines with blue-green rollouts.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Serve only these namespaces (comma separated, or the flag repeated; default: all). The
+    /// operator then lists and watches nothing cluster-wide, so Roles in them are all it needs.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACE", value_delimiter = ',')]
+    namespaces: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
@@ -136,16 +138,17 @@ async fn main() -> anyhow::Result<()> {
     let api_timeout = Duration::from_secs(args.api_timeout_seconds);
     let shared = Arc::new(Shared::new(client, metrics, api_timeout, gate));
     let [pipelines_synced, indexes_synced] = caches;
+    let scope = Scope::new(args.namespaces);
     tracing::info!(
-        namespace = args.namespace.as_deref().unwrap_or("*"),
+        namespaces = %scope.describe(),
         "starting the RagPipeline and RagIndex controllers"
     );
     let resync = Duration::from_secs(args.resync_seconds);
-    let config_maps = SharedConfigMaps::watch(&shared.client, args.namespace.as_deref());
+    let config_maps = SharedConfigMaps::watch(&shared.client, &scope);
     let indexes = index::run(
         shared.clone(),
         index::Settings {
-            namespace: args.namespace.clone(),
+            scope: scope.clone(),
             resync,
             ingest_image_allow: index::image::AllowList::new(
                 &args.ingest_image_allow,
@@ -159,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
         indexes_synced,
     );
     let settings = Settings {
-        namespace: args.namespace,
+        scope,
         resync,
         monitoring_recheck: Duration::from_secs(args.monitoring_recheck_seconds),
         concurrency: args.max_concurrent_reconciles,

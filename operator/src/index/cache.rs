@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::{COLLECTION_ANNOTATION, COMPONENT};
 use crate::api::RagIndex;
 use crate::meta::{MANAGED_BY, MANAGER};
-use crate::watch::{Feed, Synced, api, cached, cached_lenient, dynamic_api, trim};
+use crate::watch::{Feed, Scope, Synced, cached, cached_lenient, trim};
 
 #[derive(Clone)]
 pub struct Stores {
@@ -53,22 +53,24 @@ impl Stores {
 /// The controller with its watches wired, the stores they fill and the sync sender.
 pub fn controller(
     client: &Client,
-    namespace: Option<&str>,
+    scope: &Scope,
     config_maps: Feed<Store<ConfigMap>, ConfigMap>,
-    invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
+    invalid: impl Fn(&DynamicObject, &str) + Send + Sync + 'static,
 ) -> (Controller<RagIndex>, Stores, watch::Sender<bool>) {
     let (synced_tx, synced_rx) = watch::channel(false);
     let managed = format!("{MANAGED_BY}={MANAGER}");
     let ingest = format!("{managed},app.kubernetes.io/component={COMPONENT}");
-    let dynamic = dynamic_api::<RagIndex>(client.clone(), namespace);
-    let (indexes, index_stream) = cached_lenient(dynamic, watcher::Config::default(), invalid);
+    let (indexes, index_stream) =
+        cached_lenient(client, scope, watcher::Config::default(), invalid);
     let (jobs, job_stream) = cached(
-        api(client, namespace),
+        client,
+        scope,
         watcher::Config::default().labels(&ingest),
         trim::owned,
     );
-    let (deployments, deployment_stream) = cached(
-        api::<PartialObjectMeta<Deployment>>(client, namespace),
+    let (deployments, deployment_stream) = cached::<PartialObjectMeta<Deployment>>(
+        client,
+        scope,
         watcher::Config::default().labels(&managed),
         collection_only,
     );

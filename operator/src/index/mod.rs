@@ -36,7 +36,7 @@ use crate::api::RagIndex;
 use crate::context::{Backoff, Shared};
 use crate::controller;
 use crate::error::Error;
-use crate::watch::Feed;
+use crate::watch::{Feed, Scope};
 
 pub use finalizer::FINALIZER;
 
@@ -56,7 +56,8 @@ pub const COLLECTION_ANNOTATION: &str = "ragops.io/collection";
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub namespace: Option<String>,
+    /// The namespaces served.
+    pub scope: Scope,
     pub resync: Duration,
     /// The rag-runtime image of ingest Jobs whose index names none.
     pub runtime_image: String,
@@ -87,12 +88,8 @@ pub async fn run(
     let invalid = move |o: &DynamicObject, error: &str| {
         controller::report_invalid::<RagIndex>(&reporter, o, error)
     };
-    let (controller, stores, synced) = cache::controller(
-        &shared.client,
-        settings.namespace.as_deref(),
-        config_maps,
-        invalid,
-    );
+    let (controller, stores, synced) =
+        cache::controller(&shared.client, &settings.scope, config_maps, invalid);
     let caches = stores.clone();
     let signal_ready = async move {
         caches.sync(synced).await;

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::crd::{GROUP_VERSION, PrometheusRule, ServiceMonitor};
 use crate::api::RagPipeline;
 use crate::meta::{MANAGED_BY, MANAGER};
-use crate::watch::{api, cached, trim};
+use crate::watch::{Scope, cached, trim};
 
 /// How often the operator looks for the CRDs by default (`--monitoring-recheck-seconds`).
 pub const RECHECK: Duration = Duration::from_secs(30);
@@ -85,7 +85,7 @@ impl Discovery {
 }
 
 /// Starts the loop in the background; it looks once a pipeline asks for monitoring.
-pub fn spawn(client: Client, namespace: Option<String>, recheck: Duration) -> Discovery {
+pub fn spawn(client: Client, scope: Scope, recheck: Duration) -> Discovery {
     let (crds_tx, crds_rx) = watch::channel(Crds::Unknown);
     let (owners_tx, owners) = mpsc::unbounded_channel();
     let (wanted_tx, mut wanted) = watch::channel(false);
@@ -104,7 +104,7 @@ pub fn spawn(client: Client, namespace: Option<String>, recheck: Duration) -> Di
         loop {
             match served(&client).await {
                 Ok(true) => {
-                    start_watches(&client, namespace.as_deref(), &looping, &owners_tx).await;
+                    start_watches(&client, &scope, &looping, &owners_tx).await;
                     crds_tx.send_replace(Crds::Present);
                     return;
                 }
@@ -139,7 +139,7 @@ async fn served(client: &Client) -> Result<bool, kube::Error> {
 /// Starts the watches of ours once, and waits until both have listed.
 async fn start_watches(
     client: &Client,
-    namespace: Option<&str>,
+    scope: &Scope,
     stores: &Stores,
     owners: &mpsc::UnboundedSender<ObjectRef<RagPipeline>>,
 ) {
@@ -148,16 +148,8 @@ async fn start_watches(
     }
     info!("monitoring.coreos.com is served: watching ServiceMonitors and PrometheusRules");
     let config = || watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
-    let (monitors, monitor_events) = cached(
-        api::<ServiceMonitor>(client, namespace),
-        config(),
-        trim::owned,
-    );
-    let (rules, rule_events) = cached(
-        api::<PrometheusRule>(client, namespace),
-        config(),
-        trim::owned,
-    );
+    let (monitors, monitor_events) = cached::<ServiceMonitor>(client, scope, config(), trim::owned);
+    let (rules, rule_events) = cached::<PrometheusRule>(client, scope, config(), trim::owned);
     let forward = |tx: mpsc::UnboundedSender<ObjectRef<RagPipeline>>| {
         move |o: &dyn OwnedBy| {
             if let Some(owner) = o.pipeline() {

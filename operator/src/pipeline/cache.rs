@@ -5,7 +5,6 @@
 //! time, and kept trimmed. The ConfigMap watch is the one the RagIndex controller reads too
 //! ([`SharedConfigMaps`]); Secrets of types that never hold a key are not watched at all.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::{FutureExt, TryFutureExt};
@@ -13,12 +12,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::build::PIPELINE_LABEL;
@@ -28,7 +26,7 @@ use crate::api::{RagIndex, RagPipeline};
 use crate::meta::{MANAGED_BY, MANAGER};
 use crate::monitoring::discovery;
 use crate::watch::{
-    Feed, Synced, api, cached, cached_lenient, cached_observed, config_maps_config, dynamic_api,
+    Feed, Scope, Synced, Watched, cached, cached_lenient, cached_observed, config_maps_config,
     fan_out, secrets_config, trim,
 };
 
@@ -90,13 +88,17 @@ pub struct SharedConfigMaps {
 
 impl SharedConfigMaps {
     /// Starts the watch.
-    pub fn watch(client: &Client, namespace: Option<&str>) -> Self {
+    pub fn watch(client: &Client, scope: &Scope) -> Self {
         let index = ByPipeline::default();
         let feed = index.clone();
-        let api = api(client, namespace);
         let observe = move |e: &watcher::Event<ConfigMap>| feed.apply(e);
-        let (store, synced, [pipelines, indexes]) =
-            fan_out(api, config_maps_config(), trim::config_map, observe);
+        let (store, synced, [pipelines, indexes]) = fan_out(
+            client,
+            scope,
+            config_maps_config(),
+            trim::config_map,
+            observe,
+        );
         Self {
             for_pipelines: Feed {
                 store: Indexed::new(store.clone(), index),
@@ -117,25 +119,23 @@ impl SharedConfigMaps {
 /// does not deserialize.
 pub fn controller(
     client: &Client,
-    namespace: Option<&str>,
+    scope: &Scope,
     recheck: std::time::Duration,
     config_maps: Feed<Indexed<ConfigMap>, ConfigMap>,
-    invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
+    invalid: impl Fn(&DynamicObject, &str) + Send + Sync + 'static,
 ) -> (Controller<RagPipeline>, Stores, watch::Sender<bool>) {
     let (synced_tx, synced_rx) = watch::channel(false);
     let managed = || watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
     let all = watcher::Config::default;
-    let dynamic = dynamic_api::<RagPipeline>(client.clone(), namespace);
-    let (pipelines, pipeline_stream) = cached_lenient(dynamic, all(), invalid);
-    let (indexes, index_stream) = cached(api(client, namespace), all(), trim::unmanaged);
-    let (deployments, deployment_stream) =
-        indexed(api(client, namespace), managed(), trim::deployment);
-    let (services, service_stream) = indexed(api(client, namespace), managed(), trim::owned);
-    let (hpas, hpa_stream) = indexed(api(client, namespace), managed(), trim::owned);
-    let (pdbs, pdb_stream) = indexed(api(client, namespace), managed(), trim::owned);
-    let (pods, pod_stream) = indexed(api(client, namespace), managed(), trim::pod);
-    let (secrets, secret_stream) = cached(api(client, namespace), secrets_config(), trim::secret);
-    let discovery = discovery::spawn(client.clone(), namespace.map(String::from), recheck);
+    let (pipelines, pipeline_stream) = cached_lenient(client, scope, all(), invalid);
+    let (indexes, index_stream) = cached(client, scope, all(), trim::unmanaged);
+    let (deployments, deployment_stream) = indexed(client, scope, managed(), trim::deployment);
+    let (services, service_stream) = indexed(client, scope, managed(), trim::owned);
+    let (hpas, hpa_stream) = indexed(client, scope, managed(), trim::owned);
+    let (pdbs, pdb_stream) = indexed(client, scope, managed(), trim::owned);
+    let (pods, pod_stream) = indexed(client, scope, managed(), trim::pod);
+    let (secrets, secret_stream) = cached(client, scope, secrets_config(), trim::secret);
+    let discovery = discovery::spawn(client.clone(), scope.clone(), recheck);
     let stores = Stores {
         pipelines: pipelines.clone(),
         indexes: indexes.clone(),
@@ -171,7 +171,8 @@ pub fn controller(
 
 /// A watch of `K` feeding a store and its index by pipeline.
 fn indexed<K>(
-    api: Api<K>,
+    client: &Client,
+    scope: &Scope,
     config: watcher::Config,
     trim: fn(&mut K),
 ) -> (
@@ -179,11 +180,11 @@ fn indexed<K>(
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Watched,
 {
     let index = ByPipeline::default();
     let feed = index.clone();
-    let (store, stream) = cached_observed(api, config, trim, move |e| feed.apply(e));
+    let (store, stream) = cached_observed(client, scope, config, trim, move |e| feed.apply(e));
     (Indexed::new(store, index), stream)
 }
 

@@ -34,7 +34,7 @@ use crate::api::RagPipeline;
 use crate::context::{Backoff, Shared};
 use crate::controller;
 use crate::error::Error;
-use crate::watch::Feed;
+use crate::watch::{Feed, Scope};
 
 pub use self::rollout::annotation;
 const KIND: &str = "RagPipeline";
@@ -42,8 +42,8 @@ const KIND: &str = "RagPipeline";
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Watch only this namespace.
-    pub namespace: Option<String>,
+    /// The namespaces served.
+    pub scope: Scope,
     /// Reconcile a steady pipeline this often, in case a watch event was missed; each pipeline
     /// is offset by up to a tenth of it so a fleet created together does not resync together.
     pub resync: Duration,
@@ -76,7 +76,7 @@ pub async fn run(
     };
     let (controller, stores, synced) = cache::controller(
         &shared.client,
-        settings.namespace.as_deref(),
+        &settings.scope,
         settings.monitoring_recheck,
         config_maps,
         invalid,

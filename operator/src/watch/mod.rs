@@ -6,9 +6,11 @@
 //! own kinds survives an object that does not deserialize (it is reported and skipped instead of
 //! failing the list for every object).
 
+mod scope;
 mod shared;
 pub mod trim;
 
+pub use scope::Scope;
 pub use shared::{Feed, Synced, Trigger, fan_out};
 
 use std::fmt::Debug;
@@ -20,6 +22,29 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+
+/// A namespaced kind a watch can hold in a store.
+pub trait Watched:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// Objects a watch deserializes at once while it lists: trimming happens per object, so a page is
 /// the most of a kind the operator ever holds untrimmed (kube's default is 500, which for big
@@ -53,10 +78,12 @@ pub fn config_maps_config() -> watcher::Config {
     watcher::Config::default().page_size(LIST_PAGE)
 }
 
-/// A store of `K` and the stream of changed objects that keeps it filled (deletions included, so
-/// a child deleted by hand triggers its owner). `trim` shapes each object before it is stored.
+/// A store of `K` in `scope` and the stream of changed objects that keeps it filled (deletions
+/// included, so a child deleted by hand triggers its owner). `trim` shapes each object before it
+/// is stored.
 pub fn cached<K>(
-    api: Api<K>,
+    client: &Client,
+    scope: &Scope,
     config: watcher::Config,
     trim: fn(&mut K),
 ) -> (
@@ -64,15 +91,16 @@ pub fn cached<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Watched,
 {
-    cached_observed(api, config, trim, |_| {})
+    cached_observed(client, scope, config, trim, |_| {})
 }
 
 /// [`cached`], with `observe` called on every watch event once the store has taken it: how an
 /// index kept beside the store follows it.
 pub fn cached_observed<K>(
-    api: Api<K>,
+    client: &Client,
+    scope: &Scope,
     config: watcher::Config,
     trim: fn(&mut K),
     observe: impl Fn(&watcher::Event<K>) + Send + 'static,
@@ -81,12 +109,16 @@ pub fn cached_observed<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Watched,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(trim)
+    let watch = |ns: Option<&str>| {
+        watcher(api::<K>(client, ns), config.clone())
+            .default_backoff()
+            .modify(trim)
+    };
+    let stream = scope
+        .events(reader.clone(), watch)
         .reflect(writer)
         .inspect_ok(observe)
         .touched_objects();
@@ -97,9 +129,10 @@ where
 /// time: an object that does not parse is handed to `invalid` and left out, and every other
 /// object keeps flowing. Only applied objects come out (the controller's own trigger).
 pub fn cached_lenient<K>(
-    api: Api<DynamicObject>,
+    client: &Client,
+    scope: &Scope,
     config: watcher::Config,
-    invalid: impl Fn(&DynamicObject, &str) + Send + 'static,
+    invalid: impl Fn(&DynamicObject, &str) + Send + Sync + 'static,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -108,11 +141,16 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let held = writer.as_reader();
-    let stored = move |r: &ObjectRef<K>| held.get(r);
-    let stream = watcher(api, config)
-        .default_backoff()
-        .try_filter_map(move |event| future::ready(Ok(typed(event, &invalid, &stored))))
+    let invalid = Arc::new(invalid);
+    let watch = |ns: Option<&str>| {
+        let (held, invalid) = (reader.clone(), invalid.clone());
+        let stored = move |r: &ObjectRef<K>| held.get(r);
+        watcher(dynamic_api::<K>(client.clone(), ns), config.clone())
+            .default_backoff()
+            .try_filter_map(move |event| future::ready(Ok(typed(event, &*invalid, &stored))))
+    };
+    let stream = scope
+        .events(reader.clone(), watch)
         .reflect(writer)
         .applied_objects()
         .boxed();

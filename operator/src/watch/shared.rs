@@ -1,19 +1,15 @@
 //! One watch that several controllers read (the ConfigMaps: a RagIndex's sources, a pipeline's
 //! own config): listed and held once, with a trigger stream per reader fed from one task.
 
-use std::fmt::Debug;
-
 use futures::channel::mpsc;
 use futures::stream::BoxStream;
 use futures::{SinkExt, Stream, StreamExt};
-use kube::Resource;
-use kube::api::Api;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
-use serde::de::DeserializeOwned;
+use kube::{Client, Resource};
 use tracing::warn;
 
-use super::cached_observed;
+use super::{Scope, Watched, cached_observed};
 
 /// A trigger stream of a watch that several controllers read (see [`fan_out`]).
 pub type Trigger<K> = BoxStream<'static, Result<K, watcher::Error>>;
@@ -60,15 +56,16 @@ impl Synced {
 /// (bounded channels), so no object is dropped. Watch errors are logged there and retried with
 /// kube's backoff, as every other watch does.
 pub fn fan_out<K, const N: usize>(
-    api: Api<K>,
+    client: &Client,
+    scope: &Scope,
     config: watcher::Config,
     trim: fn(&mut K),
     observe: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> (Store<K>, Synced, [Trigger<K>; N])
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Watched,
 {
-    let (store, stream) = cached_observed(api, config, trim, observe);
+    let (store, stream) = cached_observed(client, scope, config, trim, observe);
     let synced = Synced::of(&store);
     let (forward, triggers) = distribute(stream, K::kind(&()).into_owned());
     tokio::spawn(forward);
