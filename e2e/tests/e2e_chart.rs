@@ -110,9 +110,11 @@ async fn every_rendering_of_the_chart_passes_a_server_side_dry_run() -> Result<(
     let cluster = Cluster::from_env()?;
     let ns = TestNamespace::new(&cluster, "chart-dry").await?;
     let watch = format!("watchNamespace={}", ns.name());
-    let variants: [&[&str]; 3] = [
+    let watches = format!("watchNamespaces={{{},default}}", ns.name());
+    let variants: [&[&str]; 4] = [
         &[],
         &[&watch, "logFormat=text", "replicas=1"],
+        &[&watches],
         &[
             "leaderElection.enabled=false",
             "serviceAccount.create=false",
@@ -138,10 +140,8 @@ async fn every_rendering_of_the_chart_passes_a_server_side_dry_run() -> Result<(
             );
         }
         let cluster_wide = kinds.iter().any(|k| k == "ClusterRole");
-        ensure!(
-            cluster_wide != sets.contains(&watch.as_str()),
-            "{sets:?}: kinds {kinds:?}"
-        );
+        let namespaced = sets.iter().any(|s| s.starts_with("watchNamespace"));
+        ensure!(cluster_wide != namespaced, "{sets:?}: kinds {kinds:?}");
         let leases = rules.iter().any(|r| r["resources"] == json!(["leases"]));
         ensure!(
             leases != sets.contains(&"leaderElection.enabled=false"),
@@ -154,6 +154,7 @@ async fn every_rendering_of_the_chart_passes_a_server_side_dry_run() -> Result<(
         "replicas=two",
         "image.pullPolicy=Sometimes",
         "unknown=1",
+        "watchNamespaces={Not_A_Name}",
     ] {
         let refused = template(&cluster, ns.name(), &[bad]);
         ensure!(refused.is_err(), "values.schema.json accepted {bad}");

@@ -18,6 +18,14 @@ app.kubernetes.io/name: rag-operator
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{- /* The namespaces served, comma separated (empty: every namespace): watchNamespaces, and the
+older single watchNamespace. */ -}}
+{{- define "rag-operator.watchNamespaces" -}}
+{{- $all := .Values.watchNamespaces | default list -}}
+{{- with .Values.watchNamespace }}{{ $all = append $all . }}{{ end -}}
+{{- $all | uniq | sortAlpha | join "," -}}
+{{- end -}}
+
 {{- define "rag-operator.serviceAccount" -}}
 {{- if .Values.serviceAccount.create -}}{{ default (include "rag-operator.fullname" .) .Values.serviceAccount.name }}
 {{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
