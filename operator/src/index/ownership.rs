@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
+use url::{Host, Url};
 
 use crate::api::{RagIndex, RagIndexStatus};
 
@@ -62,33 +63,32 @@ pub fn drops_alias(target: Option<&str>, owned: &[String]) -> bool {
 /// `team-b`), and the cluster domain suffixes are removed (`qdrant.db.svc.cluster.local` is
 /// `qdrant.db`). Two spellings this cannot relate (an IP and a name) count as two servers.
 pub fn server(url: &str, namespace: &str) -> String {
-    let rest = url.trim().split_once("://").map_or(url.trim(), |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_lowercase();
-    let (host, port) = match authority.split_once(']') {
-        Some((v6, rest)) => (format!("{v6}]"), rest.trim_start_matches(':')),
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p),
-            None => (authority.clone(), ""),
-        },
+    let url = url.trim();
+    let parsed = match url.contains("://") {
+        true => Url::parse(url),
+        false => Url::parse(&format!("http://{url}")),
     };
-    let mut host = host.trim_end_matches('.').to_string();
+    // The API server validates the URL; text that still does not parse is its own server.
+    let Ok(parsed) = parsed else {
+        return url.to_lowercase();
+    };
+    let (mut host, ip) = match parsed.host() {
+        Some(Host::Domain(d)) => (d.trim_end_matches('.').to_lowercase(), false),
+        Some(Host::Ipv4(ip)) => (ip.to_string(), true),
+        Some(Host::Ipv6(ip)) => (format!("[{ip}]"), true),
+        None => return url.to_lowercase(),
+    };
     for suffix in [".svc.cluster.local", ".svc"] {
         if let Some(short) = host.strip_suffix(suffix) {
             host = short.to_string();
         }
     }
-    let is_ip = host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok();
-    if !is_ip && !host.contains('.') && host != "localhost" {
+    if !ip && !host.contains('.') && host != "localhost" {
         host = format!("{host}.{namespace}");
     }
-    match port {
-        "" => host,
-        p => format!("{host}:{p}"),
+    match parsed.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
     }
 }
 

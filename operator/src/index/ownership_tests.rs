@@ -133,6 +133,10 @@ fn servers_compare_by_host_and_port_with_namespace_relative_names_qualified() {
         ("http://[::1]:6334", "a", "[::1]:6334"),
         ("http://user:pw@qdrant.db:6334/x?y", "a", "qdrant.db:6334"),
         ("http://localhost:6334", "a", "localhost:6334"),
+        ("http://qdrant.db.:6334", "a", "qdrant.db:6334"),
+        ("grpc://Qdrant.DB:6334", "a", "qdrant.db:6334"),
+        ("qdrant:6334", "a", "qdrant.a:6334"),
+        ("http://[0:0::1]:6334", "a", "[::1]:6334"),
     ];
     for (url, ns, want) in cases {
         assert_eq!(server(url, ns), want, "{url} in {ns}");

@@ -82,11 +82,7 @@ pub fn source_digest(documents: &[Document]) -> String {
         hasher.update([0]);
         hasher.update(Sha256::digest(d.text.as_bytes()));
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// Chunks, embeds and stores documents, `concurrency` batches at a time.

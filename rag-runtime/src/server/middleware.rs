@@ -116,11 +116,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
 fn client_key(state: &AppState, req: &Request) -> String {
     let keys = &state.api_keys;
     if let Some(token) = bearer(req).filter(|t| keys.enabled() && keys.accepts(t)) {
-        let hex: String = digest(token)[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        return format!("key:{hex}");
+        return format!("key:{}", hex::encode(&digest(token)[..16]));
     }
     match req.extensions().get::<ConnectInfo<SocketAddr>>() {
         Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
