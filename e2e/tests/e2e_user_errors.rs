@@ -139,3 +139,45 @@ async fn a_missing_secret_key_is_named_in_the_condition() -> Result<()> {
     assert!(message.contains("\"token\""), "{message}");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_empty_api_keys_secret_stops_the_rollout_until_it_holds_a_key() -> Result<()> {
+    // An ExternalSecret not synced yet: the Secret and its key exist, the value is blank. The
+    // runtime would refuse to start on it (auth fails closed); the operator says why first.
+    let world = World::new("emptykeys").await?;
+    let secrets = world.ns.api::<Secret>();
+    let keys = |value: &str| -> Result<Secret> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "rag-api-keys" },
+            "stringData": { "keys": value }
+        }))?)
+    };
+    secrets
+        .create(&PostParams::default(), &keys(" \n")?)
+        .await?;
+    let mut spec = fast_rollout();
+    merge(
+        &mut spec,
+        json!({ "server": { "apiKeysSecretRef": { "name": "rag-api-keys", "key": "keys" } } }),
+    );
+    world.create_pipeline("docs", spec).await?;
+    let message = wait_degraded(&world, "docs", "SecretKeyEmpty").await?;
+    assert!(
+        message.starts_with("spec.server.apiKeysSecretRef") && message.contains("\"keys\""),
+        "{message}"
+    );
+    world.wait_event("docs", "SecretKeyEmpty").await?;
+    assert!(
+        world.replicas("docs", "blue").await?.is_none(),
+        "nothing is deployed that would refuse to start"
+    );
+
+    // The key arrives: the Secret's watch event wakes the pipeline, which rolls out.
+    let params = kube::api::PatchParams::default();
+    let filled = kube::api::Patch::Merge(json!({ "stringData": { "keys": "e2e-token\n" } }));
+    secrets.patch("rag-api-keys", &params, &filled).await?;
+    world
+        .wait_healthy_on_within("docs", Color::Blue, RECOVERY)
+        .await?;
+    Ok(())
+}
