@@ -147,10 +147,10 @@ pub struct Conditions {
 impl Conditions {
     /// The failure condition wins when both hold; without one, anything but a success fails.
     pub fn judge(&self, result: f64) -> Result<Verdict, String> {
-        if let Some(failure) = &self.failure {
-            if failure.holds(result)? {
-                return Ok(Verdict::Failure(failure.source().to_string()));
-            }
+        if let Some(failure) = &self.failure
+            && failure.holds(result)?
+        {
+            return Ok(Verdict::Failure(failure.source().to_string()));
         }
         if self.success.holds(result)? {
             return Ok(Verdict::Success);

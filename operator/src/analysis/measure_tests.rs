@@ -21,18 +21,21 @@ fn number(value: f64) -> Result<QueryValue, QueryError> {
 
 use MeasurementOutcome::{Failed, Inconclusive, Successful};
 
+/// Conditions, the query's result and `onEmpty`; the outcome and message wanted.
+type Case<'a> = (
+    &'a Conditions,
+    Result<QueryValue, QueryError>,
+    OnEmpty,
+    MeasurementOutcome,
+    Option<&'a str>,
+);
+
 #[test]
 fn a_result_counts_as_what_the_conditions_and_on_empty_say() {
     let both = conditions("result >= 0.95", Some("result < 0.5"));
     let only = conditions("result >= 0.95", None);
     let unreachable = Err(QueryError::Transport("connection refused".into()));
-    let cases: Vec<(
-        &Conditions,
-        Result<QueryValue, QueryError>,
-        OnEmpty,
-        MeasurementOutcome,
-        Option<&str>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (&both, number(0.99), OnEmpty::Inconclusive, Successful, None),
         (
             &both,

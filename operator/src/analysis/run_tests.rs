@@ -176,13 +176,23 @@ fn failed(metric: &str) -> MetricStep {
     })
 }
 
+/// A name, the metrics' steps; the run's phase, the metrics due, when to wake and the message.
+type RunCase = (
+    &'static str,
+    Vec<MetricStep>,
+    AnalysisPhase,
+    Vec<usize>,
+    Option<i64>,
+    Option<&'static str>,
+);
+
 #[test]
 fn a_run_combines_its_metrics() {
     use AnalysisPhase::*;
     let wait = |s| MetricStep::Wait { until: at(s) };
     let inconclusive = |why: &str| MetricStep::Inconclusive(why.into());
     #[rustfmt::skip]
-    let cases: Vec<(&str, Vec<MetricStep>, AnalysisPhase, Vec<usize>, Option<i64>, Option<&str>)> = vec![
+    let cases: Vec<RunCase> = vec![
         ("all passed", vec![MetricStep::Successful, MetricStep::Successful], Successful, vec![], None, Some("every metric passed")),
         ("some due, some waiting", vec![MetricStep::Measure, wait(60), wait(30), MetricStep::Successful, MetricStep::Measure], Running, vec![0, 4], Some(30), None),
         ("one waiting, one passed", vec![MetricStep::Successful, wait(90)], Running, vec![], Some(90), None),

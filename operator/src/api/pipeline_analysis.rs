@@ -173,3 +173,7 @@ fn default_interval() -> i32 {
 fn default_count() -> i32 {
     5
 }
+
+#[cfg(test)]
+#[path = "pipeline_analysis_tests.rs"]
+mod tests;
