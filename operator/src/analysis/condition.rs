@@ -12,6 +12,14 @@ use cel::{Context, Program, Value};
 /// The one variable a condition sees.
 pub const RESULT: &str = "result";
 
+/// Deepest nesting of brackets a condition may have. The `cel` parser (ANTLR, recursive descent)
+/// takes around 170 KiB of stack per level in a debug build, so some 12 levels overflow a tokio
+/// worker's 2 MiB and abort the process: a spec must never be able to do that.
+pub const MAX_NESTING: usize = 32;
+/// Stack of the thread that parses: room for [`MAX_NESTING`] levels many times over (reserved,
+/// not committed, memory). Evaluating the parsed program is shallow and runs anywhere.
+const PARSER_STACK: usize = 64 << 20;
+
 /// Why an expression cannot be a condition.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConditionError {
@@ -23,6 +31,41 @@ pub enum ConditionError {
     Evaluation(String),
     #[error("evaluates to a {0}, not true or false")]
     NotBoolean(&'static str),
+    #[error("brackets nest deeper than {MAX_NESTING} levels")]
+    TooDeep,
+}
+
+/// Parses on a thread of its own with a large stack, after refusing deep nesting; a panic in the
+/// parser is an error, not a crash.
+fn parse(source: &str) -> Result<Program, ConditionError> {
+    // Every bracket counts, inside string literals too: over-counting only refuses odd conditions.
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    for c in source.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+    }
+    if deepest > MAX_NESTING {
+        return Err(ConditionError::TooDeep);
+    }
+    let owned = source.to_string();
+    let parser = std::thread::Builder::new()
+        .name("cel-parse".into())
+        .stack_size(PARSER_STACK)
+        .spawn(move || Program::compile(&owned).map_err(|e| e.to_string()))
+        .map_err(|e| ConditionError::Syntax(format!("cannot start the parser: {e}")))?;
+    let parsed = parser
+        .join()
+        .unwrap_or_else(|_| Err("the parser failed on this expression".into()));
+    parsed.map_err(|text| {
+        // The parser's message is the error line, then the source with a caret under it.
+        let first = text.lines().next().unwrap_or_default();
+        ConditionError::Syntax(first.trim_start_matches("ERROR: <input>:").to_string())
+    })
 }
 
 /// A compiled condition.
@@ -46,12 +89,7 @@ impl PartialEq for Condition {
 impl Condition {
     /// Compiles `source` and tries it on sample results.
     pub fn compile(source: &str) -> Result<Self, ConditionError> {
-        let program = Program::compile(source).map_err(|e| {
-            // The parser's message is the error line, then the source with a caret under it.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            ConditionError::Syntax(first.trim_start_matches("ERROR: <input>:").to_string())
-        })?;
+        let program = parse(source)?;
         let references = program.references();
         let mut unknown: Vec<String> = references
             .variables()

@@ -58,6 +58,34 @@ fn bad_expressions_are_refused_at_compile_time() {
 }
 
 #[test]
+fn deep_nesting_is_refused_before_the_parser_sees_it() {
+    let nested = |n: usize| format!("{}result > 1{}", "(".repeat(n), ")".repeat(n));
+    // At the limit it parses, on a tokio worker's 2 MiB stack too (the parser has its own).
+    let at_limit = nested(MAX_NESTING);
+    let parsed = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || Condition::compile(&at_limit).map(|c| c.holds(2.0)))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(parsed, Ok(Ok(true)));
+    assert_eq!(
+        Condition::compile(&nested(MAX_NESTING + 1)).unwrap_err(),
+        ConditionError::TooDeep
+    );
+    for hostile in ["(".repeat(1000), "[".repeat(1000), "{".repeat(1000)] {
+        assert_eq!(
+            Condition::compile(&hostile).unwrap_err(),
+            ConditionError::TooDeep
+        );
+    }
+    assert_eq!(
+        ConditionError::TooDeep.to_string(),
+        "brackets nest deeper than 32 levels"
+    );
+}
+
+#[test]
 fn error_messages_read_well() {
     assert_eq!(
         ConditionError::Variables(vec!["x".into()]).to_string(),

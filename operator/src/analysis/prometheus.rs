@@ -49,6 +49,21 @@ pub enum QueryError {
     Decode(String),
 }
 
+/// Where measurements come from: Prometheus in the operator, a fake in tests of the code that
+/// schedules them (as `HealthChecker` is for probes).
+#[async_trait::async_trait]
+pub trait MetricSource: Send + Sync {
+    /// Runs `promql` as an instant query against the Prometheus at `address`.
+    async fn query(&self, address: &str, promql: &str) -> Result<QueryValue, QueryError>;
+}
+
+#[async_trait::async_trait]
+impl MetricSource for PrometheusClient {
+    async fn query(&self, address: &str, promql: &str) -> Result<QueryValue, QueryError> {
+        PrometheusClient::query(self, address, promql).await
+    }
+}
+
 /// A Prometheus HTTP API client; one per operator, shared by every pipeline (the address is per
 /// query, since each pipeline may name its own).
 #[derive(Clone)]

@@ -199,6 +199,14 @@ async fn the_client_reads_what_a_server_answers() {
 }
 
 #[tokio::test]
+async fn the_client_is_a_metric_source() {
+    let addr = serve().await;
+    let source: Box<dyn MetricSource> = Box::new(PrometheusClient::new(Duration::from_secs(5)));
+    let result = source.query(&format!("http://{addr}"), "empty").await;
+    assert_eq!(result, Ok(QueryValue::Empty));
+}
+
+#[tokio::test]
 async fn a_server_that_hangs_is_a_timeout() {
     let addr = serve().await;
     let client = PrometheusClient::new(Duration::from_millis(200));

@@ -37,8 +37,9 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_promotion: Option<AnalysisStageSpec>,
     /// Metrics the new colour must pass after it takes traffic; the old colour stays scaled up
-    /// until they pass, and traffic goes back to it at once when they fail. The window lasts as
-    /// long as the slowest metric's `initialDelaySeconds + count × intervalSeconds`.
+    /// until they pass, and traffic goes back to it at once when they fail. The window ends when
+    /// every metric has passed: at most the slowest metric's
+    /// `initialDelaySeconds + (count - 1) × intervalSeconds`, sooner with early success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_promotion: Option<AnalysisStageSpec>,
 }
