@@ -159,7 +159,8 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<QueryValue, QueryError
         });
     };
     if json["status"] != "success" {
-        let text = |key: &str| json[key].as_str().unwrap_or("unknown").to_string();
+        // Cut like a body: Prometheus may quote the whole query back, and this ends up in status.
+        let text = |key: &str| snippet(json[key].as_str().unwrap_or("unknown").as_bytes());
         return Err(QueryError::Prometheus {
             kind: text("errorType"),
             message: text("error"),

@@ -114,6 +114,14 @@ fn long_bodies_are_cut_in_messages() {
         panic!("an HTTP error");
     };
     assert_eq!(body.chars().count(), 201);
+    let quoted = format!(
+        r#"{{"status":"error","errorType":"bad_data","error":"{}"}}"#,
+        "q".repeat(5000)
+    );
+    let Err(QueryError::Prometheus { message, .. }) = parse_response(400, quoted.as_bytes()) else {
+        panic!("a Prometheus error");
+    };
+    assert_eq!(message.chars().count(), 201);
 }
 
 #[test]
