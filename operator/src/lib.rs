@@ -2,6 +2,7 @@
 //! every change to a pipeline as a blue-green rollout.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod api;
 pub mod apply;
 pub mod client;

@@ -6,6 +6,8 @@
 mod common;
 mod index;
 mod pipeline;
+mod pipeline_analysis;
+mod pipeline_analysis_status;
 mod pipeline_monitoring;
 mod pipeline_runtime;
 mod pipeline_server;
@@ -14,6 +16,8 @@ mod pipeline_status;
 pub use common::*;
 pub use index::*;
 pub use pipeline::*;
+pub use pipeline_analysis::*;
+pub use pipeline_analysis_status::*;
 pub use pipeline_monitoring::*;
 pub use pipeline_runtime::*;
 pub use pipeline_server::*;

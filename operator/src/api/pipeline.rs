@@ -251,6 +251,9 @@ pub struct RolloutSpec {
     #[serde(default = "default_scale_down_delay")]
     #[schemars(range(min = 0))]
     pub scale_down_delay_seconds: i32,
+    /// Prometheus metrics the new colour must pass before it takes traffic, after it, or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::AnalysisSpec>,
 }
 
 impl Default for RolloutSpec {
@@ -261,6 +264,7 @@ impl Default for RolloutSpec {
             smoke_queries: vec![],
             progress_deadline_seconds: default_progress_deadline(),
             scale_down_delay_seconds: default_scale_down_delay(),
+            analysis: None,
         }
     }
 }

@@ -104,6 +104,9 @@ pub struct RagPipelineStatus {
     /// `ragops.io/retry` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackState>,
+    /// The metric analysis of the rollout in flight, or of the last one (pre- or post-promotion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::AnalysisRunStatus>,
     /// The id (annotation value) of the last request of each kind the operator acted on, recorded
     /// in the same write as the request's effect: a request whose id is recorded here is a repeat
     /// and is ignored.

@@ -194,6 +194,8 @@ pub fn after_decision(
         rollback: state.rollback.clone(),
         // Set by the reconciliation from the requests this decision acted on.
         handled_requests: current.and_then(|c| c.handled_requests.clone()),
+        // Kept as it is until the rollout's analysis step writes it (not wired yet).
+        analysis: current.and_then(|c| c.analysis.clone()),
         observed_generation: generation,
         conditions: conditions::merge(previous, &wanted, generation, now),
     }

@@ -21,6 +21,7 @@ fn spec() -> RolloutSpec {
         smoke_queries: vec![],
         progress_deadline_seconds: 300,
         scale_down_delay_seconds: 30,
+        analysis: None,
     }
 }
 
