@@ -64,6 +64,20 @@ impl Stores {
     pub fn prometheus_rules(&self) -> Option<&Store<PrometheusRule>> {
         self.prometheus_rules.get()
     }
+
+    /// The kinds of which the watches hold the object `ns/name` (the pipeline's own).
+    pub fn held(&self, ns: &str, name: &str) -> Vec<&'static str> {
+        let monitor = self
+            .service_monitors()
+            .is_some_and(|s| crate::watch::get(s, ns, name).is_some());
+        let rule = self
+            .prometheus_rules()
+            .is_some_and(|s| crate::watch::get(s, ns, name).is_some());
+        [(monitor, "ServiceMonitor"), (rule, "PrometheusRule")]
+            .into_iter()
+            .filter_map(|(held, kind)| held.then_some(kind))
+            .collect()
+    }
 }
 
 /// The discovery loop's handles: the stores, a stream of pipelines to reconcile (owners of

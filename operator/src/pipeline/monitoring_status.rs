@@ -1,5 +1,7 @@
 //! The `MonitoringReady` condition: whether what `spec.monitoring` asks for exists. Pure: the
-//! spec, what discovery knows of the Prometheus Operator's kinds, and the current conditions in.
+//! spec, what discovery knows of the Prometheus Operator's kinds, the kinds the watches hold the
+//! pipeline's objects of, and the current conditions in. The status is written before the
+//! children, so "applied" waits until the watches show them (their events reconcile again).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
@@ -28,10 +30,12 @@ pub fn is_requested(spec: Option<&MonitoringSpec>) -> bool {
     !requested(spec).is_empty()
 }
 
-/// The condition; `recheck` is how often discovery looks again while the kinds are missing.
+/// The condition; `held` are the kinds whose object of this pipeline the watches show, and
+/// `recheck` is how often discovery looks again while the kinds are missing.
 pub fn condition(
     spec: Option<&MonitoringSpec>,
     crds: Crds,
+    held: &[&str],
     recheck: std::time::Duration,
 ) -> Wanted {
     let kinds = requested(spec);
@@ -43,13 +47,24 @@ pub fn condition(
             "spec.monitoring asks for nothing",
         );
     }
+    let missing: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| !held.contains(k))
+        .collect();
     let kinds = kinds.join(" and ");
     match crds {
-        Crds::Present => Wanted::new(
+        Crds::Present if missing.is_empty() => Wanted::new(
             MONITORING_READY,
             true,
             "Applied",
             format!("{kinds} applied"),
+        ),
+        Crds::Present => Wanted::new(
+            MONITORING_READY,
+            false,
+            "Applying",
+            format!("{} not applied yet", missing.join(" and ")),
         ),
         Crds::Unknown => Wanted::new(
             MONITORING_READY,
@@ -119,15 +134,25 @@ mod tests {
             (Some(both.clone()), Crds::Absent, false, CRDS_NOT_INSTALLED),
             (Some(both.clone()), Crds::Present, true, "Applied"),
         ];
+        let all = ["ServiceMonitor", "PrometheusRule"];
         for (spec, crds, status, reason) in cases {
-            let c = condition(spec.as_ref(), crds, RECHECK);
+            let c = condition(spec.as_ref(), crds, &all, RECHECK);
             assert_eq!(
                 (c.status, c.reason.as_str()),
                 (status, reason),
                 "{spec:?} {crds:?}"
             );
         }
-        let absent = condition(Some(&spec(false, true)), Crds::Absent, RECHECK);
+        // Applied only once the watches show every object asked for.
+        let applying = condition(Some(&both), Crds::Present, &["ServiceMonitor"], RECHECK);
+        assert_eq!(
+            (applying.status, applying.reason.as_str()),
+            (false, "Applying")
+        );
+        assert_eq!(applying.message, "PrometheusRule not applied yet");
+        let scrape_only = condition(Some(&spec(true, false)), Crds::Present, &all[..1], RECHECK);
+        assert!(scrape_only.status);
+        let absent = condition(Some(&spec(false, true)), Crds::Absent, &[], RECHECK);
         assert!(
             absent.message.contains("PrometheusRule") && !absent.message.contains("ServiceMonitor")
         );
@@ -138,7 +163,7 @@ mod tests {
         let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
         let missing = merge(
             &[],
-            condition(Some(&spec(true, true)), Crds::Absent, RECHECK),
+            condition(Some(&spec(true, true)), Crds::Absent, &[], RECHECK),
             Some(1),
             now,
         );
@@ -146,7 +171,12 @@ mod tests {
         assert_eq!(newly_missing(&missing, &missing), None, "not again");
         let applied = merge(
             &missing,
-            condition(Some(&spec(true, true)), Crds::Present, RECHECK),
+            condition(
+                Some(&spec(true, true)),
+                Crds::Present,
+                &["ServiceMonitor", "PrometheusRule"],
+                RECHECK,
+            ),
             Some(1),
             now,
         );

@@ -90,8 +90,9 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let mut status =
         status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
     status.handled_requests = Some(handled.clone()).filter(|h| *h != Default::default());
+    let held = monitoring.held(&ns, &name);
     let condition =
-        monitoring_status::condition(p.spec.monitoring.as_ref(), crds, monitoring.recheck);
+        monitoring_status::condition(p.spec.monitoring.as_ref(), crds, &held, monitoring.recheck);
     status.conditions = monitoring_status::merge(&status.conditions, condition, generation, now);
     let confirm = irreversible(&decision, &observed);
     let written = writes::status(p, ctx, &status, confirm).await?;
