@@ -2,6 +2,7 @@
 //! wait for scripts. kubectl runs any `kubectl-<name>` on PATH as `kubectl <name>`.
 #![forbid(unsafe_code)]
 
+mod analysis;
 mod cmd;
 mod ops;
 mod status;

@@ -1,5 +1,6 @@
-//! `get`: what the cluster holds about a pipeline (its Deployments, Services, pods, RagIndex and
-//! Events, listed once per scope) turned into a tree. Pure: objects and `now` in, lines out.
+//! `get`: what the cluster holds about a pipeline (its Deployments, Services, pods, metric
+//! analysis, RagIndex and Events, listed once per scope) turned into a tree. Pure: objects and
+//! `now` in, lines out.
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -31,6 +32,8 @@ pub fn pipeline_tree(p: &RagPipeline, s: &Snapshot, now: Timestamp) -> Node {
         .iter()
         .map(|&c| color_node(&ns, &name, c, s))
         .collect();
+    let analysis = p.status.as_ref().and_then(|st| st.analysis.as_ref());
+    children.extend(crate::analysis::analysis_node(analysis, now));
     children.push(index_node(p, &ns, s));
     children.push(events_node(&ns, &name, s, now));
     Node::new(headline(p), children)

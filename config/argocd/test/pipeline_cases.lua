@@ -132,6 +132,15 @@ M.health = {
     "AwaitingPromotion: revision bbb222 on green awaits promotion: annotate ragops.io/promote "
       .. "to switch traffic" },
   { "Healthy", pipeline(healthy), "Healthy", "revision aaa111 is serving" },
+  { "Healthy phase while post-promotion analysis runs",
+    pipeline(with(healthy, { analysis = { stage = "postPromotion", revision = "aaa111",
+      color = "blue", phase = "Running", startedAt = "2026-01-05T10:00:00Z",
+      metrics = { { name = "errors", successful = 2, inconclusive = 1 }, { name = "p99" } } } })),
+    "Progressing", "Analysis postPromotion of revision aaa111 running (3 measurements so far)" },
+  { "Healthy after the analysis passed",
+    pipeline(with(healthy, { analysis = { stage = "postPromotion", revision = "aaa111",
+      color = "blue", phase = "Successful", startedAt = "2026-01-05T10:00:00Z" } })),
+    "Healthy", "revision aaa111 is serving" },
   { "phase Degraded without conditions", pipeline({ phase = "Degraded", observedGeneration = 3 }),
     "Degraded", "" },
 }

@@ -57,6 +57,20 @@ end
 if status.phase == "Paused" then
   return { status = "Suspended", message = describe(progressing) }
 end
+-- A metric analysis still measuring keeps the rollout in flight, also after the switch (its
+-- failure rolls traffic back): Healthy waits for its verdict.
+local analysis = status.analysis
+if analysis ~= nil and analysis.phase == "Running" then
+  local measured = 0
+  for _, m in ipairs(analysis.metrics or {}) do
+    measured = measured + (m.successful or 0) + (m.failed or 0) + (m.inconclusive or 0)
+  end
+  return {
+    status = "Progressing",
+    message = "Analysis " .. (analysis.stage or "") .. " of revision " .. (analysis.revision or "")
+      .. " running (" .. measured .. " measurements so far)",
+  }
+end
 if status.phase == "Progressing" or isTrue(progressing) then
   return { status = "Progressing", message = describe(progressing) }
 end
