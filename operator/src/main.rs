@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use rag_operator::analysis::prometheus::PrometheusClient;
 use rag_operator::client;
 use rag_operator::context::Shared;
 use rag_operator::index;
@@ -27,6 +28,13 @@ struct Args {
     /// operator then lists and watches nothing cluster-wide, so Roles in them are all it needs.
     #[arg(long = "namespace", env = "WATCH_NAMESPACE", value_delimiter = ',')]
     namespaces: Vec<String>,
+    /// The Prometheus that metric analysis asks when a pipeline names none
+    /// (`spec.rollout.analysis.prometheus.address`); empty for none.
+    #[arg(long, env = "PROMETHEUS_URL")]
+    prometheus_url: Option<String>,
+    /// Seconds one analysis query may take; past that it counts as inconclusive.
+    #[arg(long, env = "PROMETHEUS_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    prometheus_timeout_seconds: u64,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
@@ -166,10 +174,21 @@ async fn main() -> anyhow::Result<()> {
         resync,
         monitoring_recheck: Duration::from_secs(args.monitoring_recheck_seconds),
         concurrency: args.max_concurrent_reconciles,
+        prometheus_url: args.prometheus_url.filter(|u| !u.trim().is_empty()),
     };
     let health = Arc::new(HttpHealthChecker::new());
+    let prometheus = Arc::new(PrometheusClient::new(Duration::from_secs(
+        args.prometheus_timeout_seconds,
+    )));
     let for_pipelines = config_maps.for_pipelines;
-    let pipelines = pipeline::run(shared, health, settings, for_pipelines, pipelines_synced);
+    let pipelines = pipeline::run(
+        shared,
+        health,
+        prometheus,
+        settings,
+        for_pipelines,
+        pipelines_synced,
+    );
     let controller = async {
         futures::future::join(pipelines, indexes).await;
     };

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub cutover_duration: Histogram,
     /// Requests of a reconciliation that got no answer within `--api-timeout-seconds`, by kind.
     pub api_timeouts: IntCounterVec,
+    /// Analysis measurements taken, by pipeline, metric and outcome.
+    pub analysis_measurements: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -82,6 +84,14 @@ impl Default for Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let analysis_measurements = IntCounterVec::new(
+            Opts::new(
+                "ragops_analysis_measurements_total",
+                "Analysis measurements taken, by pipeline, metric and outcome",
+            ),
+            &["pipeline", "namespace", "metric", "outcome"],
+        )
+        .expect("valid metric");
         registry
             .register(Box::new(event_failures.clone()))
             .expect("unique metric");
@@ -91,6 +101,7 @@ impl Default for Metrics {
             &rollouts,
             &invalid_objects,
             &api_timeouts,
+            &analysis_measurements,
         ] {
             registry
                 .register(Box::new(c.clone()))
@@ -128,6 +139,7 @@ impl Default for Metrics {
             rollout_duration,
             cutover_duration,
             api_timeouts,
+            analysis_measurements,
         }
     }
 }

@@ -21,7 +21,7 @@ pub async fn pod_of(world: &World, name: &str, color: Color) -> Result<SocketAdd
         .with_context(|| format!("no ready {color} pod"))
 }
 
-async fn ready_pod(pods: &Api<Pod>, name: &str, color: &str) -> Result<Option<SocketAddr>> {
+pub async fn ready_pod(pods: &Api<Pod>, name: &str, color: &str) -> Result<Option<SocketAddr>> {
     let selector = format!("ragops.io/pipeline={name},ragops.io/color={color}");
     let list = pods.list(&ListParams::default().labels(&selector)).await?;
     let ip = list

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::Color;
 
 /// Where an analysis runs.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub enum AnalysisStage {
     /// Before the selector moves; failing it fails the rollout.

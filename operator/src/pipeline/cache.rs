@@ -122,6 +122,7 @@ pub fn controller(
     scope: &Scope,
     recheck: std::time::Duration,
     config_maps: Feed<Indexed<ConfigMap>, ConfigMap>,
+    measured: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<RagPipeline>>,
     invalid: impl Fn(&DynamicObject, &str) + Send + Sync + 'static,
 ) -> (Controller<RagPipeline>, Stores, watch::Sender<bool>) {
     let (synced_tx, synced_rx) = watch::channel(false);
@@ -165,7 +166,8 @@ pub fn controller(
         })
         .watches_stream(secret_stream, move |s| by_secret.of_secret(&s))
         .reconcile_all_on(discovery.changes())
-        .reconcile_on(owners(discovery.owners));
+        .reconcile_on(owners(discovery.owners))
+        .reconcile_on(owners(measured));
     (controller, stores, synced_tx)
 }
 
@@ -188,7 +190,8 @@ where
     (Indexed::new(store, index), stream)
 }
 
-/// The owners of changed monitoring objects, as a stream.
+/// Pipelines to reconcile (owners of changed monitoring objects, or whose analysis queries came
+/// back), as a stream.
 fn owners(
     rx: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<RagPipeline>>,
 ) -> impl futures::Stream<Item = ObjectRef<RagPipeline>> + Send + 'static {

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod desired;
 mod gauges;
 pub mod health;
+pub mod measurements;
 pub mod monitoring_status;
 pub mod observe;
 mod reconcile;
@@ -30,6 +31,8 @@ use tracing::info;
 use self::by_pipeline::Indexed;
 use self::cache::Stores;
 use self::health::HealthChecker;
+use self::measurements::Analyses;
+use crate::analysis::prometheus::MetricSource;
 use crate::api::RagPipeline;
 use crate::context::{Backoff, Shared};
 use crate::controller;
@@ -51,6 +54,8 @@ pub struct Settings {
     pub monitoring_recheck: Duration,
     /// Reconciliations run at once.
     pub concurrency: u16,
+    /// The Prometheus analysis asks when a pipeline names none (`--prometheus-url`).
+    pub prometheus_url: Option<String>,
 }
 
 /// What a pipeline reconciliation gets.
@@ -58,6 +63,8 @@ pub struct Context {
     pub shared: Arc<Shared>,
     pub stores: Stores,
     pub health: Arc<dyn HealthChecker>,
+    /// Analysis: compiled specs and the queries in the background.
+    pub analyses: Analyses,
     pub backoff: Backoff,
     pub settings: Settings,
 }
@@ -66,6 +73,7 @@ pub struct Context {
 pub async fn run(
     shared: Arc<Shared>,
     health: Arc<dyn HealthChecker>,
+    metric_source: Arc<dyn MetricSource>,
     settings: Settings,
     config_maps: Feed<Indexed<ConfigMap>, ConfigMap>,
     ready: Arc<AtomicBool>,
@@ -74,12 +82,21 @@ pub async fn run(
     let invalid = move |o: &DynamicObject, error: &str| {
         controller::report_invalid::<RagPipeline>(&reporter, o, error)
     };
+    // Finished analysis queries wake their pipeline through this channel.
+    let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
     let (controller, stores, synced) = cache::controller(
         &shared.client,
         &settings.scope,
         settings.monitoring_recheck,
         config_maps,
+        woken,
         invalid,
+    );
+    let analyses = Analyses::new(
+        metric_source,
+        settings.prometheus_url.clone(),
+        wake,
+        shared.metrics.clone(),
     );
     shared
         .metrics
@@ -95,6 +112,7 @@ pub async fn run(
         shared,
         stores,
         health,
+        analyses,
         backoff: Backoff::default(),
         settings,
     });

@@ -21,10 +21,11 @@ use super::desired::{self, Desired, Rendered};
 use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
 use super::rollout::{
-    self, CutoverStep, Decision, DeploymentPlan, Requests, RolloutInput, Scaling,
+    self, AnalysisResult, CutoverStep, Decision, DeploymentPlan, Requests, RolloutInput, Scaling,
 };
 use super::validate::{self, UserError};
 use super::{Context, monitoring_status, resync_after, status, uncached, writes};
+use crate::analysis::CompiledAnalysis;
 use crate::api::{Color, RagPipeline, RagPipelineStatus};
 use crate::apply::Applied;
 use crate::context::Note;
@@ -49,6 +50,11 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         Ok(v) => v,
         Err(user) => return user_error(p, ctx, &user, now).await,
     };
+    let analyses = &ctx.analyses;
+    let analysis = match validate::analysis(analyses.compiled(p), analyses.default_address()) {
+        Ok(a) => a,
+        Err(user) => return user_error(p, ctx, &user, now).await,
+    };
     let ns = v.namespace();
     let name = v.name();
     let rendered = Rendered::new(&v);
@@ -59,7 +65,12 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         .and_then(|s| s.handled_requests.clone())
         .unwrap_or_default();
     let asked = rollout::requests::pending(p.annotations(), &handled);
-    let decision = decide(p, ctx, &rendered, &observed, asked, now).await?;
+    let results = analyses.take(&ns, &name);
+    let analysed = Analysed {
+        compiled: analysis.as_deref(),
+        results: &results,
+    };
+    let decision = decide(p, ctx, &rendered, &observed, asked, analysed, now).await?;
     let Some(sources) = uncached::sources(ctx, &v, &observed).await? else {
         return Ok(Action::requeue(STALE_RECHECK));
     };
@@ -96,6 +107,12 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     status.conditions = monitoring_status::merge(&status.conditions, condition, generation, now);
     let confirm = irreversible(&decision, &observed);
     let written = writes::status(p, ctx, &status, confirm).await?;
+    // Recorded: now the metrics it says are due are measured, in the background.
+    if let (CutoverStep::Analysing { due, .. }, Some(run), Some(a)) =
+        (decision.step, &decision.state.analysis, &analysis)
+    {
+        analyses.measure(a, run, due, &ns, &name);
+    }
     report_missing_crds(p, ctx, &status).await;
     record(p, ctx, &decision).await;
     if written.is_some() {
@@ -163,6 +180,12 @@ async fn user_error(
     Ok(Action::requeue(USER_ERROR_RECHECK))
 }
 
+/// The pipeline's compiled analysis and the query results that came back.
+struct Analysed<'a> {
+    compiled: Option<&'a CompiledAnalysis>,
+    results: &'a [AnalysisResult],
+}
+
 /// The cutover decision, with the health gate run when the decision asks for it.
 async fn decide(
     p: &RagPipeline,
@@ -170,6 +193,7 @@ async fn decide(
     rendered: &Rendered,
     observed: &Snapshot,
     requests: Requests,
+    analysed: Analysed<'_>,
     now: Timestamp,
 ) -> Result<Decision, Error> {
     let spec = &p.spec;
@@ -191,6 +215,8 @@ async fn decide(
         state: &state,
         observed: &colours,
         probe: None,
+        analysis: analysed.compiled,
+        results: analysed.results,
         now,
     };
     let decision = rollout::decide(RolloutInput {

@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::rollout::{CutoverStep, Decision, RolloutState, reason};
 use super::validate::UserError;
-use crate::api::{Phase, RagPipelineStatus};
+use crate::api::{AnalysisPhase, AnalysisStage, Phase, RagPipelineStatus};
 use crate::conditions::{self, DEGRADED, PROGRESSING, READY, Wanted};
 
 /// The rollout bookkeeping kept in a status.
@@ -23,6 +23,7 @@ pub fn rollout_state(status: Option<&RagPipelineStatus>) -> RolloutState {
         last_cutover: s.last_cutover_time.clone(),
         previous: s.previous_color.zip(s.previous_revision.clone()),
         rollback: s.rollback.clone(),
+        analysis: s.analysis.clone(),
     }
 }
 
@@ -74,6 +75,15 @@ fn settled(state: &RolloutState, serving: &Serving) -> Summary {
             message,
         );
     }
+    if let Some((rb, why)) = state.rollback.as_ref().zip(post_promotion_failure(state)) {
+        let message = format!(
+            "revision {} was rolled back to {} by its post-promotion analysis: {why}; change the \
+             spec or annotate ragops.io/retry to roll it out again",
+            rb.from, rb.to
+        );
+        let r = reason::POST_PROMOTION_ANALYSIS_FAILED;
+        return summary(Phase::Degraded, (false, r), (false, r), Some(r), message);
+    }
     if let Some(rb) = &state.rollback {
         let message = format!(
             "revision {} was rolled back to {}; change the spec or annotate ragops.io/retry to roll it out again",
@@ -97,8 +107,60 @@ fn settled(state: &RolloutState, serving: &Serving) -> Summary {
     )
 }
 
+/// Why the post-promotion analysis of the rolled-back revision failed, if that is what rolled it
+/// back.
+fn post_promotion_failure(state: &RolloutState) -> Option<String> {
+    let (rb, run) = state.rollback.as_ref().zip(state.analysis.as_ref())?;
+    let failed = matches!(
+        run.phase,
+        AnalysisPhase::Failed | AnalysisPhase::Inconclusive
+    );
+    (run.stage == AnalysisStage::PostPromotion && run.revision == rb.from && failed)
+        .then(|| run.message.clone().unwrap_or_default())
+}
+
+/// The new revision serves and its post-promotion analysis runs; the old colour stays up.
+fn post_promotion(state: &RolloutState, serving: &Serving) -> Summary {
+    let (phase, [ready, _, degraded]) = settled(state, serving);
+    if phase != Phase::Healthy {
+        return (
+            phase,
+            [
+                ready,
+                Wanted::new(PROGRESSING, true, "PostPromotionAnalysis", ""),
+                degraded,
+            ],
+        );
+    }
+    let active = state
+        .active
+        .as_ref()
+        .map(|(c, r)| format!("revision {r} on {c}"));
+    let message = format!(
+        "{} serves; its post-promotion analysis runs and the old colour stays up until it passes",
+        active.unwrap_or_default()
+    );
+    summary(
+        Phase::Progressing,
+        (true, "Healthy"),
+        (true, "PostPromotionAnalysis"),
+        None,
+        message,
+    )
+}
+
 fn in_flight(decision: &Decision, target: &str) -> Summary {
     match decision.step {
+        CutoverStep::Analysing { color, .. } => {
+            let message = format!("revision {target} on {color} is under pre-promotion analysis");
+            summary(
+                Phase::Progressing,
+                (false, "RolloutInProgress"),
+                (true, "Analysing"),
+                None,
+                message,
+            )
+        }
         CutoverStep::AwaitingPromotion { color } => {
             let message = format!(
                 "revision {target} on {color} awaits promotion: annotate ragops.io/promote to switch traffic"
@@ -144,8 +206,10 @@ fn failed(state: &RolloutState) -> Summary {
         ),
         None => format!("{}: {}", f.reason, f.message),
     });
-    let why = match failure {
-        Some(f) if f.reason == reason::ABORTED => reason::ABORTED,
+    let why = match failure.map(|f| f.reason.as_str()) {
+        Some(reason::ABORTED) => reason::ABORTED,
+        Some(reason::ANALYSIS_FAILED) => reason::ANALYSIS_FAILED,
+        Some(reason::ANALYSIS_INCONCLUSIVE) => reason::ANALYSIS_INCONCLUSIVE,
         _ => reason::ROLLOUT_FAILED,
     };
     summary(
@@ -172,6 +236,10 @@ pub fn after_decision(
         .map(|(_, r)| r.as_str())
         .unwrap_or_default();
     let (phase, wanted) = match decision.step {
+        CutoverStep::Analysing {
+            stage: AnalysisStage::PostPromotion,
+            ..
+        } => post_promotion(state, serving),
         CutoverStep::Steady | CutoverStep::Promoted { .. } => settled(state, serving),
         CutoverStep::Failed => failed(state),
         _ => in_flight(decision, target),
@@ -194,8 +262,7 @@ pub fn after_decision(
         rollback: state.rollback.clone(),
         // Set by the reconciliation from the requests this decision acted on.
         handled_requests: current.and_then(|c| c.handled_requests.clone()),
-        // Kept as it is until the rollout's analysis step writes it (not wired yet).
-        analysis: current.and_then(|c| c.analysis.clone()),
+        analysis: state.analysis.clone(),
         observed_generation: generation,
         conditions: conditions::merge(previous, &wanted, generation, now),
     }

@@ -186,3 +186,102 @@ fn an_index_without_a_collection_yet_is_waited_for_not_degraded() {
     assert_eq!(condition(&s, DEGRADED), ("False", "IndexNotReady"));
     assert_eq!(condition(&s, READY), ("False", "IndexNotReady"));
 }
+
+fn run(
+    stage: crate::api::AnalysisStage,
+    phase: AnalysisPhase,
+    message: &str,
+) -> crate::api::AnalysisRunStatus {
+    crate::api::AnalysisRunStatus {
+        stage,
+        revision: "r2".into(),
+        color: Color::Green,
+        phase,
+        started_at: Time(now()),
+        message: Some(message.into()),
+        metrics: vec![],
+    }
+}
+
+#[test]
+fn analysis_outcomes_are_condition_reasons_and_the_run_is_written() {
+    let failed = |reason: &str| RolloutState {
+        active: Some((Color::Blue, "r1".into())),
+        failure: Some(RolloutFailure {
+            revision: "r2".into(),
+            reason: reason.into(),
+            message: "metric errors: 1 inconclusive, inconclusiveLimit 0".into(),
+            attempts: None,
+            retry_at: None,
+        }),
+        analysis: Some(run(
+            AnalysisStage::PrePromotion,
+            AnalysisPhase::Inconclusive,
+            "metric errors: 1 inconclusive",
+        )),
+        ..RolloutState::default()
+    };
+    for why in ["AnalysisFailed", "AnalysisInconclusive"] {
+        let d = decision(CutoverStep::Failed, failed(why));
+        let s = after_decision(None, &d, &serving(2), Some(3), now());
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(condition(&s, DEGRADED), ("True", why));
+        assert_eq!(s.analysis, d.state.analysis, "the run is in status");
+        assert_eq!(rollout_state(Some(&s)).analysis, d.state.analysis);
+    }
+}
+
+#[test]
+fn post_promotion_analysis_is_progressing_then_names_the_rollback() {
+    let running = RolloutState {
+        active: Some((Color::Green, "r2".into())),
+        previous: Some((Color::Blue, "r1".into())),
+        analysis: Some(run(
+            AnalysisStage::PostPromotion,
+            AnalysisPhase::Running,
+            "",
+        )),
+        ..RolloutState::default()
+    };
+    let step = CutoverStep::Analysing {
+        color: Color::Green,
+        stage: AnalysisStage::PostPromotion,
+        due: Default::default(),
+    };
+    let s = after_decision(None, &decision(step, running), &serving(2), None, now());
+    assert_eq!(s.phase, Some(Phase::Progressing));
+    assert_eq!(condition(&s, READY), ("True", "Healthy"));
+    assert_eq!(
+        condition(&s, PROGRESSING),
+        ("True", "PostPromotionAnalysis")
+    );
+
+    let rolled_back = RolloutState {
+        active: Some((Color::Blue, "r1".into())),
+        previous: Some((Color::Green, "r2".into())),
+        rollback: Some(crate::api::RollbackState {
+            from: "r2".into(),
+            to: "r1".into(),
+        }),
+        analysis: Some(run(
+            AnalysisStage::PostPromotion,
+            AnalysisPhase::Failed,
+            "metric errors failed with result 0.9",
+        )),
+        ..RolloutState::default()
+    };
+    let step = CutoverStep::Promoted { color: Color::Blue };
+    let s = after_decision(None, &decision(step, rolled_back), &serving(2), None, now());
+    assert_eq!(s.phase, Some(Phase::Degraded));
+    assert_eq!(
+        condition(&s, DEGRADED),
+        ("True", "PostPromotionAnalysisFailed")
+    );
+    let message = &s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == DEGRADED)
+        .unwrap()
+        .message;
+    assert!(message.contains("result 0.9"), "{message}");
+}

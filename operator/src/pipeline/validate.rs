@@ -5,8 +5,11 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
+use std::sync::Arc;
+
 use super::build::{Inputs, Source, Validated};
 use super::cache::Stores;
+use crate::analysis::{CompiledAnalysis, SpecError};
 use crate::api::{RagIndex, RagPipeline, SecretKeyRef};
 use crate::watch::trim;
 
@@ -39,6 +42,9 @@ pub enum UserError {
         name: String,
         key: String,
     },
+    /// `spec.rollout.analysis` the operator cannot run.
+    #[error("{field}: {message}")]
+    InvalidAnalysis { field: String, message: String },
 }
 
 impl UserError {
@@ -51,6 +57,7 @@ impl UserError {
             UserError::SecretKeyEmpty { .. } => "SecretKeyEmpty",
             UserError::SourceNotFound(_) => "SourceNotFound",
             UserError::IndexNotReady(_) => "IndexNotReady",
+            UserError::InvalidAnalysis { .. } => "InvalidAnalysis",
         }
     }
 
@@ -138,6 +145,30 @@ pub fn referenced_secrets<'a>(
         .map(|index| secret_refs(pipeline, index))
         .unwrap_or_default()
         .into_iter()
+}
+
+/// The pipeline's analysis from its compiled form (`compiled`, none when the spec has none): a
+/// spec the compiler refused, or one with no Prometheus to ask (neither
+/// `prometheus.address` nor the operator's `--prometheus-url`), is a user error naming the field.
+pub fn analysis(
+    compiled: Option<Result<Arc<CompiledAnalysis>, SpecError>>,
+    default_address: Option<&str>,
+) -> Result<Option<Arc<CompiledAnalysis>>, UserError> {
+    let Some(compiled) = compiled else {
+        return Ok(None);
+    };
+    let compiled = compiled.map_err(|e| UserError::InvalidAnalysis {
+        field: e.field,
+        message: e.message,
+    })?;
+    if compiled.address(default_address).is_none() {
+        return Err(UserError::InvalidAnalysis {
+            field: "spec.rollout.analysis.prometheus.address".into(),
+            message: "no Prometheus to ask: set it, or start the operator with --prometheus-url"
+                .into(),
+        });
+    }
+    Ok(Some(compiled))
 }
 
 /// Looks up what `pipeline` refers to in the caches and checks it; the versions of the sources
@@ -266,6 +297,44 @@ mod tests {
         assert_eq!(
             check_secret("spec.llm.apiKeySecretRef", &r, Some(&empty)),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn analysis_problems_are_user_errors_naming_the_field() {
+        let bad = SpecError {
+            field: "spec.rollout.analysis.metrics[0].successCondition".into(),
+            message: "syntax error".into(),
+        };
+        let err = analysis(Some(Err(bad)), None).unwrap_err();
+        assert_eq!(err.reason(), "InvalidAnalysis");
+        assert_eq!(
+            err.to_string(),
+            "spec.rollout.analysis.metrics[0].successCondition: syntax error"
+        );
+        assert_eq!(analysis(None, None), Ok(None));
+    }
+
+    #[test]
+    fn analysis_without_a_prometheus_anywhere_is_a_user_error() {
+        let spec: crate::api::AnalysisSpec = serde_yaml::from_str(
+            "metrics: [{name: errors, builtin: errorRatio, threshold: 0.05}]\n\
+             prePromotion: {metrics: [errors]}",
+        )
+        .unwrap();
+        let compiled = || Some(crate::analysis::compile(&spec).map(Arc::new));
+        let err = analysis(compiled(), None).unwrap_err();
+        assert_eq!(err.reason(), "InvalidAnalysis");
+        assert!(
+            err.to_string()
+                .starts_with("spec.rollout.analysis.prometheus.address: "),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--prometheus-url"), "{err}");
+        assert!(
+            analysis(compiled(), Some("http://prom:9090"))
+                .unwrap()
+                .is_some()
         );
     }
 }

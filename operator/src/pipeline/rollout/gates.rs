@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::SignedDuration;
 
 use super::{CutoverStep, Decision, ProbeOutcome, RolloutInput, reason, seconds, until};
-use crate::api::{Color, RolloutProgress};
+use crate::api::{AnalysisRunStatus, Color, RolloutProgress};
 
 /// A rollout in flight, as the gates see it.
 pub struct Rollout<'a, 'i> {
@@ -21,6 +21,8 @@ pub struct Rollout<'a, 'i> {
     /// Nothing serves yet: no traffic to protect.
     pub first_deploy: bool,
     pub progress: &'a mut RolloutProgress,
+    /// The analysis run in status (`status.analysis`).
+    pub analysis: &'a mut Option<AnalysisRunStatus>,
     pub d: &'a mut Decision,
 }
 
@@ -34,9 +36,16 @@ pub enum Gate {
 }
 
 /// In order: a deadline, the new colour up, verified by probes and smoke queries, answering,
-/// and (when asked for) promoted by hand.
-pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 5] =
-    [deadline, available, verified, answering, promotion];
+/// passing its pre-promotion analysis, and (when asked for) promoted by hand. A manual promotion
+/// never skips the analysis: it comes first.
+pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 6] = [
+    deadline,
+    available,
+    verified,
+    answering,
+    super::analysis::analysed,
+    promotion,
+];
 
 /// The deadline covers getting the new colour up and verified; a verified colour waiting for a
 /// manual promotion does not expire.
@@ -148,11 +157,11 @@ fn promotion(r: &mut Rollout<'_, '_>) -> Gate {
     if r.input.spec.auto_promote || r.input.requests.promote || r.first_deploy {
         return Gate::Pass;
     }
-    // Announced once, in the decision that completed verification.
+    // Announced once, in the decision that completed verification (or the analysis after it).
     if r.d
         .events
         .iter()
-        .any(|e| e.reason == reason::HEALTH_CHECK_PASSED)
+        .any(|e| e.reason == reason::HEALTH_CHECK_PASSED || e.reason == reason::ANALYSIS_PASSED)
     {
         let note = format!(
             "{} is verified; annotate ragops.io/promote to switch traffic",

@@ -16,11 +16,13 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+mod analysis;
 mod gates;
 mod model;
 mod operations;
 pub mod requests;
 
+pub use analysis::MEASURE_RECHECK;
 pub use model::*;
 
 use self::gates::{Gate, Rollout};
@@ -132,7 +134,9 @@ fn steady(
         }
     };
     d.set_plan(active, plan);
-    scale_down_idle(input, state, d, active.other());
+    if !analysis::post_promotion(input, state, d, active) {
+        scale_down_idle(input, state, d, active.other());
+    }
 }
 
 fn scale_down_idle(
@@ -185,6 +189,7 @@ fn roll_out(
     if failed_attempts.is_some() {
         progress.failed_attempts = failed_attempts;
     }
+    let mut run = state.analysis.take();
     let mut rollout = Rollout {
         input,
         target,
@@ -192,6 +197,7 @@ fn roll_out(
         replicas,
         first_deploy: active.is_none(),
         progress: &mut progress,
+        analysis: &mut run,
         d,
     };
     let verdict = gates::GATES
@@ -199,6 +205,7 @@ fn roll_out(
         .map(|gate| gate(&mut rollout))
         .find(|g| *g != Gate::Pass);
     state.progress = Some(progress);
+    state.analysis = run;
     match verdict {
         Some(Gate::Pass) => unreachable!("found only gates that did not pass"),
         Some(Gate::Hold(step)) => d.step = step,
@@ -301,6 +308,7 @@ fn start(
         reason::ROLLOUT_STARTED,
         format!("rolling out revision {revision} on {target}"),
     );
+    analysis::stop(state, &format!("revision {revision} is rolling out"));
     state.target = Some((target, revision.to_string()));
     state.progress = Some(RolloutProgress {
         started_at: Time(input.now),
@@ -337,7 +345,8 @@ fn promote(
         format!("traffic switched to {target} (revision {revision})"),
     );
     d.step = CutoverStep::Promoted { color: target };
-    if let Some(old) = active {
+    let analysed = active.is_some() && analysis::start_post(input, state, d, target, &revision);
+    if let Some(old) = active.filter(|_| !analysed) {
         state.scale_down = Some(PendingScaleDown {
             color: old,
             at: Time(input.now + delay),
@@ -349,6 +358,9 @@ fn promote(
     state.last_cutover = Some(Time(input.now));
     d.preview_service = Some(target);
     d.requeue_after = Some(until(input.now, input.now + delay));
+    if analysed {
+        d.requeue(Duration::from_secs(1));
+    }
 }
 
 /// The old colour keeps all traffic; the new one is scaled to zero and the revision is remembered
@@ -361,12 +373,12 @@ fn fail(
     why: &'static str,
     message: String,
 ) {
-    let event = if why == reason::ABORTED {
-        reason::ABORTED
-    } else {
-        reason::ROLLOUT_FAILED
+    let event = match why {
+        reason::ABORTED | reason::ANALYSIS_FAILED | reason::ANALYSIS_INCONCLUSIVE => why,
+        _ => reason::ROLLOUT_FAILED,
     };
     d.warning(event, format!("{why}: {message}"));
+    analysis::stop(state, &format!("{why}: {message}"));
     state.failure = Some(RolloutFailure {
         revision: revision.to_string(),
         reason: why.to_string(),

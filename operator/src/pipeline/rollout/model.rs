@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::analysis::CompiledAnalysis;
+use crate::analysis::prometheus::{QueryError, QueryValue};
 use crate::api::{
-    Color, PendingScaleDown, RollbackState, RolloutFailure, RolloutProgress, RolloutSpec,
+    AnalysisRunStatus, AnalysisStage, Color, PendingScaleDown, RollbackState, RolloutFailure,
+    RolloutProgress, RolloutSpec,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -69,6 +72,43 @@ pub struct RolloutState {
     pub previous: Option<(Color, String)>,
     /// A rollback in force: the spec's revision `from` is set aside for `to`.
     pub rollback: Option<RollbackState>,
+    /// The analysis run of the rollout in flight, or of the last one.
+    pub analysis: Option<AnalysisRunStatus>,
+}
+
+/// One query result that came back, for the metric at `slot` of the run of `stage` on
+/// `revision` and `color`; taken `at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisResult {
+    pub stage: AnalysisStage,
+    pub revision: String,
+    pub color: Color,
+    pub slot: usize,
+    pub at: Timestamp,
+    pub result: Result<QueryValue, QueryError>,
+}
+
+/// Metrics of a run (indices into its metrics, below 16) due for a measurement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slots(u16);
+
+impl Slots {
+    pub fn of(slots: &[usize]) -> Self {
+        Self(
+            slots
+                .iter()
+                .filter(|s| **s < 16)
+                .fold(0, |bits, s| bits | (1 << s)),
+        )
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..16).filter(move |s| self.0 & (1 << s) != 0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// Operations a user asked for, by annotation.
@@ -115,6 +155,10 @@ pub struct RolloutInput<'a> {
     pub state: &'a RolloutState,
     pub observed: &'a Observed,
     pub probe: Option<ProbeOutcome>,
+    /// `spec.rollout.analysis`, compiled; none when the spec has none.
+    pub analysis: Option<&'a CompiledAnalysis>,
+    /// Query results that came back since the last decision.
+    pub results: &'a [AnalysisResult],
     pub now: Timestamp,
 }
 
@@ -141,6 +185,13 @@ pub enum CutoverStep {
     HealthCheck { color: Color, smoke: bool },
     /// A probe was recorded; more are needed.
     Verifying { color: Color },
+    /// Metric analysis of `color` runs: measure the `due` metrics of the run in status now
+    /// (none: wait for the requeue).
+    Analysing {
+        color: Color,
+        stage: AnalysisStage,
+        due: Slots,
+    },
     /// Verified; waiting for the promote annotation.
     AwaitingPromotion { color: Color },
     /// Traffic moved to this colour in this decision.
@@ -177,9 +228,18 @@ impl Decision {
     pub fn outcome(&self) -> Option<&'static str> {
         let has = |r| self.events.iter().any(|e| e.reason == r);
         match self.step {
+            CutoverStep::Promoted { .. } if has(reason::POST_PROMOTION_ANALYSIS_FAILED) => {
+                Some("rolledBack")
+            }
             CutoverStep::Promoted { .. } => Some("promoted"),
             CutoverStep::Failed if has(reason::ABORTED) => Some("aborted"),
-            CutoverStep::Failed if has(reason::ROLLOUT_FAILED) => Some("failed"),
+            CutoverStep::Failed
+                if has(reason::ROLLOUT_FAILED)
+                    || has(reason::ANALYSIS_FAILED)
+                    || has(reason::ANALYSIS_INCONCLUSIVE) =>
+            {
+                Some("failed")
+            }
             _ => None,
         }
     }
@@ -252,4 +312,11 @@ pub mod reason {
     /// A rollback asked for while another is in force.
     pub const ROLLBACK_REFUSED: &str = "RollbackRefused";
     pub const NOTHING_TO_ABORT: &str = "NothingToAbort";
+    pub const ANALYSIS_STARTED: &str = "AnalysisStarted";
+    pub const ANALYSIS_PASSED: &str = "AnalysisPassed";
+    pub const ANALYSIS_FAILED: &str = "AnalysisFailed";
+    /// Analysis could not tell (no data, Prometheus unreachable): never a pass.
+    pub const ANALYSIS_INCONCLUSIVE: &str = "AnalysisInconclusive";
+    /// Post-promotion analysis failed (or could not tell): traffic went back to the old colour.
+    pub const POST_PROMOTION_ANALYSIS_FAILED: &str = "PostPromotionAnalysisFailed";
 }

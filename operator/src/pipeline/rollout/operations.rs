@@ -133,6 +133,7 @@ fn rollback(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
         color: active,
         at: Time(input.now + delay),
     });
+    super::analysis::stop(state, "rolled back by ragops.io/rollback");
     state.previous = Some((active, current));
     state.active = Some((previous, to));
     state.last_cutover = Some(Time(input.now));

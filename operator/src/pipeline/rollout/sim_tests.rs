@@ -188,6 +188,13 @@ struct Run {
     failures: usize,
     /// Colours the Service selected, in order, without repeats.
     switches: Vec<Color>,
+    /// The pipeline's analysis, and what Prometheus answers for a revision.
+    analysis: Option<crate::analysis::CompiledAnalysis>,
+    metric: fn(&str) -> f64,
+    /// Query results back in memory, taken by the next reconciliation; a crash loses them.
+    results: Vec<AnalysisResult>,
+    /// Whether the last reconciliation's status write went through (then it measures).
+    recorded: bool,
 }
 
 impl Run {
@@ -200,6 +207,10 @@ impl Run {
             cutovers: 0,
             failures: 0,
             switches: vec![],
+            analysis: None,
+            metric: |_| 0.0,
+            results: vec![],
+            recorded: false,
         }
     }
 
@@ -246,6 +257,7 @@ impl Run {
                 _ => self.stored.clone(),
             };
             let observed = self.cluster.observed();
+            let results = std::mem::take(&mut self.results);
             let input = |probe| RolloutInput {
                 revision,
                 scaling: Scaling::Fixed(3),
@@ -254,6 +266,8 @@ impl Run {
                 state: &read.state,
                 observed: &observed,
                 probe,
+                analysis: self.analysis.as_ref(),
+                results: &results,
                 now: self.now,
             };
             let mut d = decide(input(None));
@@ -267,6 +281,7 @@ impl Run {
                 d = decide(input(Some(outcome)));
             }
             let changed = self.reconcile(&read, &d, revision, fault, step);
+            let measured = self.measure(&d, fault);
             let pending = requests::pending(&self.stored.annotations, &self.stored.handled);
             let settled = d.step == CutoverStep::Failed
                 || (d.step == CutoverStep::Steady
@@ -278,7 +293,7 @@ impl Run {
             if !cut_short && ((settled && pending == Requests::default()) || stop(self)) {
                 return d;
             }
-            self.now = self.next_wake(&d, changed || fault.is_some(), step);
+            self.now = self.next_wake(&d, changed || measured || fault.is_some(), step);
         }
         panic!("did not settle; stored {:?}", self.stored);
     }
@@ -296,6 +311,7 @@ impl Run {
         let handled = requests::handled_after(&read.annotations, &read.handled, d.consumed);
         let status_changed = d.state != read.state || handled != read.handled;
         let mut latest = read.version;
+        self.recorded = false;
         if status_changed || self.cluster.irreversible(d) {
             if read.version != self.stored.version {
                 // 409 Conflict: the decision was made on an older pipeline; nothing is written.
@@ -323,6 +339,7 @@ impl Run {
                 return true;
             }
         }
+        self.recorded = true;
         let mut changed = self.cluster.apply(d, revision, self.now);
         self.check_traffic(step);
         if fault == Some(Fault::AfterDeployments) {
@@ -386,4 +403,5 @@ impl Run {
     }
 }
 
+mod analysis;
 mod scenarios;

@@ -98,6 +98,8 @@ struct Case {
     state: RolloutState,
     observed: Observed,
     probe: Option<ProbeOutcome>,
+    analysis: Option<crate::analysis::CompiledAnalysis>,
+    results: Vec<AnalysisResult>,
     now: Timestamp,
 }
 
@@ -114,6 +116,8 @@ impl Case {
             state,
             observed,
             probe: None,
+            analysis: None,
+            results: vec![],
             now: t(10),
         }
     }
@@ -132,6 +136,8 @@ impl Case {
             state: &self.state,
             observed: &self.observed,
             probe: self.probe.clone(),
+            analysis: self.analysis.as_ref(),
+            results: &self.results,
             now: self.now,
         })
     }
@@ -141,6 +147,7 @@ fn reasons(d: &Decision) -> Vec<&'static str> {
     d.events.iter().map(|e| e.reason).collect()
 }
 
+mod analysis;
 mod cutover;
 mod failures;
 mod first_deploy;
