@@ -14,8 +14,8 @@
 //!    sent with [`prometheus::PrometheusClient`], and the result comes back through
 //!    [`CompiledAnalysis::record`] ([`measure`] turns it into a measurement).
 //!
-//! Not wired yet: the rollout state machine (`pipeline/rollout`) does not start runs. The seam is
-//! a gate after `verified` for `prePromotion`, and a step after `Promoted` for `postPromotion`.
+//! The rollout runs them as steps of the cutover (`pipeline/rollout/analysis.rs`: a gate before
+//! promotion, a window after it); `pipeline/measurements.rs` sends the queries in the background.
 
 pub mod builtin;
 pub mod compile;
