@@ -88,6 +88,17 @@ impl Analyses {
         Some(c)
     }
 
+    /// Forgets what is kept for pipelines that are gone or no longer ask for analysis (`wants`
+    /// says which still do): their compiled analysis, and their queries, waiting or in flight (a
+    /// query in flight then keeps no result). Run once a reconciliation; both maps are small.
+    pub fn prune(&self, wants: impl Fn(&str, &str) -> bool) {
+        let mut compiled = self.compiled.lock().expect("never poisoned");
+        compiled.retain(|(ns, name), _| wants(ns, name));
+        drop(compiled);
+        let mut queries = self.queries.lock().expect("never poisoned");
+        queries.retain(|k, _| wants(&k.namespace, &k.pipeline));
+    }
+
     /// The results of `namespace/pipeline`'s queries that came back, taken out of the map.
     pub fn take(&self, namespace: &str, pipeline: &str) -> Vec<AnalysisResult> {
         let mut queries = self.queries.lock().expect("never poisoned");
@@ -201,10 +212,10 @@ impl Task {
             result,
         };
         let wake = ObjectRef::new(&key.pipeline).within(&key.namespace);
-        self.queries
-            .lock()
-            .expect("never poisoned")
-            .insert(key, Query::Done(done));
+        // Kept only while it is still wanted (see `Analyses::prune`).
+        if let Some(q) = self.queries.lock().expect("never poisoned").get_mut(&key) {
+            *q = Query::Done(done);
+        }
         // The controller may be shutting down; then nobody needs waking.
         let _ = self.wake.send(wake);
     }

@@ -87,6 +87,34 @@ async fn due_metrics_are_queried_once_and_their_results_wake_the_pipeline() {
     assert_eq!(counted, 1);
 }
 
+#[tokio::test]
+async fn a_pipeline_gone_is_forgotten_with_its_queries() {
+    let fake = Arc::new(Fake(AtomicUsize::new(0)));
+    let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel();
+    let analyses = Analyses::new(
+        fake,
+        Some("http://prom:9090".into()),
+        wake,
+        Arc::new(Metrics::default()),
+    );
+    let mut p = super::super::build::fixtures::validated().pipeline;
+    p.spec.rollout.analysis = Some(spec());
+    let compiled = analyses.compiled(&p).unwrap().unwrap();
+    let run = compiled.start(
+        AnalysisStage::PrePromotion,
+        "r2",
+        Color::Green,
+        Timestamp::now(),
+    );
+    analyses.measure(&compiled, &run, Slots::of(&[0]), "ns", "handbook");
+    // Deleted while its query is out: nothing is kept, not even the result that comes back.
+    analyses.prune(|_, _| false);
+    woken.recv().await.unwrap();
+    assert!(analyses.take("ns", "handbook").is_empty());
+    assert!(analyses.compiled.lock().unwrap().is_empty());
+    assert!(analyses.queries.lock().unwrap().is_empty());
+}
+
 #[test]
 fn compiles_once_per_generation() {
     let (wake, _woken) = tokio::sync::mpsc::unbounded_channel();

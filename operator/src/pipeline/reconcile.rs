@@ -51,6 +51,10 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         Err(user) => return user_error(p, ctx, &user, now).await,
     };
     let analyses = &ctx.analyses;
+    analyses.prune(|ns, name| {
+        crate::watch::get(&ctx.stores.pipelines, ns, name)
+            .is_some_and(|p| p.spec.rollout.analysis.is_some())
+    });
     let analysis = match validate::analysis(analyses.compiled(p), analyses.default_address()) {
         Ok(a) => a,
         Err(user) => return user_error(p, ctx, &user, now).await,
