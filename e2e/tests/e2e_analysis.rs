@@ -9,26 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use common::{TrafficGuard, World, fast_rollout, merge, new_revision};
 use e2e::wait_for;
-use rag_operator::api::{AnalysisPhase, AnalysisStage, Color, Phase, RagPipeline};
+use rag_operator::api::{AnalysisPhase, AnalysisStage, Color};
 use serde_json::json;
-
-/// Waits until the pipeline is Degraded for `reason`; returns the condition's message.
-async fn wait_degraded(world: &World, name: &str, reason: &str) -> Result<String> {
-    let degraded = |p: &RagPipeline| {
-        let status = p.status.as_ref()?;
-        let c = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded" && c.status == "True")?;
-        (status.phase == Some(Phase::Degraded) && c.reason == reason).then(|| c.message.clone())
-    };
-    let p = world
-        .wait_pipeline(name, &format!("Degraded: {reason}"), |p| {
-            degraded(p).is_some()
-        })
-        .await?;
-    Ok(degraded(&p).unwrap_or_default())
-}
 
 #[tokio::test]
 async fn an_unreachable_prometheus_is_inconclusive_and_the_new_revision_never_takes_traffic()
@@ -52,7 +34,7 @@ async fn an_unreachable_prometheus_is_inconclusive_and_the_new_revision_never_ta
     );
     world.patch_spec("docs", patch).await?;
 
-    let message = wait_degraded(&world, "docs", "AnalysisInconclusive").await?;
+    let message = world.wait_degraded("docs", "AnalysisInconclusive").await?;
     assert!(message.contains("metric errors"), "{message}");
     assert!(message.contains("Prometheus unreachable"), "{message}");
     world.wait_event("docs", "AnalysisInconclusive").await?;

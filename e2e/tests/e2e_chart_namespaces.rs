@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use chart::{CHART, kinds_and_rules, run, template, token_kubeconfig};
+use chart::{install_with_account, kinds_and_rules, run, template};
 use e2e::{AuditLog, Cluster, TestNamespace, wait_for};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
@@ -56,19 +56,7 @@ async fn two_namespaces_are_served_under_their_roles_alone() -> Result<()> {
     let served = BTreeSet::from([a.name().to_string(), b.name().to_string()]);
     ensure!(role_namespaces == served, "Roles in {role_namespaces:?}");
 
-    let args = [
-        "install", "ragops", CHART, "-n", rel, "--set", &watch, "-o", "json",
-    ];
-    let release: Value = serde_json::from_str(&run(&cluster, "helm", &args, None)?)?;
-    ensure!(release["info"]["status"] == "deployed", "{release}");
-    let sa = "ragops-rag-operator";
-    let token = run(
-        &cluster,
-        "kubectl",
-        &["create", "token", sa, "-n", rel, "--duration=1h"],
-        None,
-    )?;
-    let kubeconfig = token_kubeconfig(&cluster, token.trim(), &format!("{rel}-sa.kubeconfig"))?;
+    let account = install_with_account(&cluster, rel, &watch)?;
     for ns in [&a, &b, &other] {
         apply_samples(ns).await?;
     }
@@ -80,7 +68,7 @@ async fn two_namespaces_are_served_under_their_roles_alone() -> Result<()> {
     let namespaces = format!("{},{}", a.name(), b.name());
     let operator_args = common::operator_args(&[]);
     let argv: Vec<&str> = operator_args.iter().map(String::as_str).collect();
-    let _operator = e2e::start_operator_as(&cluster, &kubeconfig, &namespaces, &argv)?;
+    let _operator = e2e::start_operator_as(&cluster, &account.kubeconfig, &namespaces, &argv)?;
 
     let docs: ConfigMap = common::read_sample("handbook-docs.yaml")?;
     let documents = docs.data.as_ref().map_or(0, |d| d.len()) as i64;
@@ -101,8 +89,8 @@ async fn two_namespaces_are_served_under_their_roles_alone() -> Result<()> {
     }
     let end = audit.sync(&client).await?;
 
-    let user = format!("system:serviceaccount:{rel}:{sa}");
-    let requests = audit.requests_by(&user, start..end)?;
+    let user = &account.user;
+    let requests = audit.requests_by(user, start..end)?;
     ensure!(
         !requests.is_empty(),
         "no request by {user} in the audit log"

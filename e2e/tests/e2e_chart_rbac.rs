@@ -10,7 +10,7 @@ mod more_kinds;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use chart::{CHART, kinds_and_rules, operator_elects_a_leader, run, template, token_kubeconfig};
+use chart::{install_with_account, kinds_and_rules, operator_elects_a_leader, template};
 use common::{World, fast_rollout, merge, new_revision};
 use e2e::{
     AuditLog, Cluster, PodServers, PodServersOptions, TestNamespace, spec_runtime, wait_for,
@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use rag_operator::api::{Color, RagIndex};
 use rag_operator::pipeline::annotation;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The chart installed with `watchNamespace` = the test's namespace, and the operator process run
 /// with a token of the chart's ServiceAccount: the world of the RBAC scenario.
@@ -39,24 +39,7 @@ async fn chartered() -> Result<Chartered> {
     let ns = TestNamespace::new(&cluster, "chart-rbac").await?;
     let watch = format!("watchNamespace={}", ns.name());
     let rel = release_ns.name();
-    let args = [
-        "install", "ragops", CHART, "-n", rel, "--set", &watch, "-o", "json",
-    ];
-    let release: Value = serde_json::from_str(&run(&cluster, "helm", &args, None)?)?;
-    ensure!(release["info"]["status"] == "deployed", "{release}");
-    // The chart's ServiceAccount, by the chart's own naming.
-    let sa = "ragops-rag-operator";
-    let token = run(
-        &cluster,
-        "kubectl",
-        &["create", "token", sa, "-n", rel, "--duration=2h"],
-        None,
-    )?;
-    let kubeconfig = token_kubeconfig(
-        &cluster,
-        token.trim(),
-        &format!("{}-sa.kubeconfig", ns.name()),
-    )?;
+    let account = install_with_account(&cluster, rel, &watch)?;
 
     let docs: ConfigMap = common::read_sample("handbook-docs.yaml")?;
     ns.api::<ConfigMap>()
@@ -90,7 +73,7 @@ async fn chartered() -> Result<Chartered> {
     }
     let operator_args = common::operator_args(&extra);
     let argv: Vec<&str> = operator_args.iter().map(String::as_str).collect();
-    let operator = e2e::start_operator_as(&cluster, &kubeconfig, ns.name(), &argv)?;
+    let operator = e2e::start_operator_as(&cluster, &account.kubeconfig, ns.name(), &argv)?;
     let world = World {
         cluster,
         ns,
@@ -100,7 +83,7 @@ async fn chartered() -> Result<Chartered> {
     };
     Ok(Chartered {
         world,
-        user: format!("system:serviceaccount:{rel}:{sa}"),
+        user: account.user,
         _ingest_pods: ingest_pods,
         _release_ns: release_ns,
     })

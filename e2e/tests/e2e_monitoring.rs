@@ -16,10 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::post;
 use common::World;
+use common::model::model_server;
 use common::query::{pod_of, query};
 use e2e::monitoring::{MonitoringBed, monitoring_resource};
 use e2e::{spec_runtime, wait_for};
@@ -31,30 +29,6 @@ use serde_json::{Value, json};
 const PIPELINE: &str = "watched";
 const TIMEOUT: Duration = Duration::from_secs(120);
 const QUESTION: &str = "How does a blue-green rollout switch traffic?";
-
-/// The model server the pipeline answers through: an OpenAI-compatible endpoint on loopback that
-/// fails (503) while `failing` is set.
-async fn model_server(failing: Arc<AtomicBool>) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let chat = move |axum::Json(body): axum::Json<Value>| {
-        let failing = failing.clone();
-        async move {
-            if failing.load(Ordering::SeqCst) {
-                return (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response();
-            }
-            axum::Json(json!({
-                "id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Blue-green moves traffic by patching the Service selector." }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40 }
-            }))
-            .into_response()
-        }
-    };
-    let app = axum::Router::new().route("/v1/chat/completions", post(chat));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
-}
 
 fn monitored_spec(model: SocketAddr) -> Value {
     json!({

@@ -9,15 +9,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::post;
+use common::model::{fixed_model_server, llm};
 use common::query::{query, ready_pod};
 use common::{TrafficGuard, World, merge};
 use e2e::monitoring::MonitoringBed;
@@ -25,35 +22,11 @@ use e2e::{spec_runtime, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use rag_operator::api::{AnalysisPhase, Color, Phase};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PIPELINE: &str = "analysed";
 const TIMEOUT: Duration = Duration::from_secs(180);
 const QUESTION: &str = "How does a blue-green rollout switch traffic?";
-
-/// An OpenAI-compatible model server on loopback that answers, or always fails (503).
-async fn model_server(failing: bool) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let chat = move |axum::Json(body): axum::Json<Value>| async move {
-        if failing {
-            return (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response();
-        }
-        axum::Json(json!({
-            "id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "By patching the Service selector." }, "finish_reason": "stop" }],
-            "usage": { "prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40 }
-        }))
-        .into_response()
-    };
-    let app = axum::Router::new().route("/v1/chat/completions", post(chat));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
-}
-
-fn llm(model: SocketAddr) -> Value {
-    json!({ "llm": { "provider": "openai", "model": "m", "endpoint": format!("http://{model}/v1") } })
-}
 
 /// Asks the new colour's pods until `stop`; counts the answers that were not 200.
 fn ask_green(world: &World, stop: Arc<AtomicBool>, failed: Arc<AtomicUsize>) {
@@ -89,7 +62,10 @@ async fn a_revision_whose_answers_fail_is_stopped_by_pre_promotion_error_ratio()
         bail!("loopback pod CIDRs: run `make e2e-monitoring`");
     }
     let bed = MonitoringBed::start(&world.cluster, world.ns.name()).await?;
-    let (good, bad) = (model_server(false).await?, model_server(true).await?);
+    let (good, bad) = (
+        fixed_model_server(false).await?,
+        fixed_model_server(true).await?,
+    );
     let mut spec = llm(good);
     merge(
         &mut spec,

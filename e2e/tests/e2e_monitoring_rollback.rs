@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::post;
+use common::model::{fixed_model_server, llm, model_server};
 use common::query::query;
 use common::{TrafficGuard, World, is_ready, merge};
 use e2e::monitoring::MonitoringBed;
@@ -34,41 +32,13 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use kube::api::ListParams;
 use rag_operator::api::{AnalysisPhase, AnalysisStage, Color, MeasurementOutcome, Phase};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PIPELINE: &str = "postrb";
 const TIMEOUT: Duration = Duration::from_secs(180);
 const QUESTION: &str = "How does a blue-green rollout switch traffic?";
 /// The ServiceMonitor's scrape interval, in seconds.
 const SCRAPE_SECONDS: u64 = 2;
-
-/// An OpenAI-compatible model server on loopback that answers while `failing` is false and
-/// answers 503 once it is set.
-async fn model_server(failing: Arc<AtomicBool>) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let chat = move |axum::Json(body): axum::Json<Value>| {
-        let failing = failing.clone();
-        async move {
-            if failing.load(Ordering::SeqCst) {
-                return (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response();
-            }
-            axum::Json(json!({
-                "id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": "By patching the Service selector." }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40 }
-            }))
-            .into_response()
-        }
-    };
-    let app = axum::Router::new().route("/v1/chat/completions", post(chat));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
-}
-
-fn llm(model: SocketAddr) -> Value {
-    json!({ "llm": { "provider": "openai", "model": "m", "endpoint": format!("http://{model}/v1") } })
-}
 
 /// What the client saw: per revision, answers that were 200 and answers that were not (and
 /// whether each of those came after the flip), and every request that got no answer.
@@ -211,7 +181,7 @@ async fn a_revision_that_fails_after_the_switch_is_rolled_back_by_post_promotion
     }
     let bed = MonitoringBed::start(&world.cluster, world.ns.name()).await?;
     let flipped = Arc::new(AtomicBool::new(false));
-    let good = model_server(Arc::new(AtomicBool::new(false))).await?;
+    let good = fixed_model_server(false).await?;
     let switchable = model_server(flipped.clone()).await?;
     let mut spec = llm(good);
     merge(

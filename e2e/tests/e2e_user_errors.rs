@@ -10,30 +10,12 @@ use anyhow::Result;
 use common::{World, fast_rollout, merge};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, PostParams};
-use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
+use rag_operator::api::{Color, RagIndex};
 use serde_json::json;
 
 /// The operator rechecks a pipeline waiting for the user every 60 s; recovering within this
 /// proves a watch event did it. Includes bringing the pods up and two health checks.
 const RECOVERY: Duration = Duration::from_secs(20);
-
-/// Waits until the pipeline is Degraded for `reason`; returns the condition's message.
-async fn wait_degraded(world: &World, name: &str, reason: &str) -> Result<String> {
-    let degraded = |p: &RagPipeline| {
-        let status = p.status.as_ref()?;
-        let c = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded" && c.status == "True")?;
-        (status.phase == Some(Phase::Degraded) && c.reason == reason).then(|| c.message.clone())
-    };
-    let p = world
-        .wait_pipeline(name, &format!("Degraded: {reason}"), |p| {
-            degraded(p).is_some()
-        })
-        .await?;
-    Ok(degraded(&p).unwrap_or_default())
-}
 
 #[tokio::test]
 async fn a_missing_index_degrades_the_pipeline_until_it_exists() -> Result<()> {
@@ -47,7 +29,7 @@ async fn a_missing_index_degrades_the_pipeline_until_it_exists() -> Result<()> {
         .await?;
     world.create_pipeline("docs", fast_rollout()).await?;
 
-    let message = wait_degraded(&world, "docs", "IndexNotFound").await?;
+    let message = world.wait_degraded("docs", "IndexNotFound").await?;
     assert!(
         message.contains("spec.indexRef.name") && message.contains("handbook"),
         "{message}"
@@ -82,7 +64,7 @@ async fn a_missing_source_degrades_the_pipeline_until_it_exists() -> Result<()> 
         .await?;
     world.create_pipeline("docs", fast_rollout()).await?;
 
-    let message = wait_degraded(&world, "docs", "SourceNotFound").await?;
+    let message = world.wait_degraded("docs", "SourceNotFound").await?;
     assert!(
         message.contains("spec.sources") && message.contains("handbook-docs"),
         "{message}"
@@ -119,7 +101,7 @@ async fn a_missing_secret_key_is_named_in_the_condition() -> Result<()> {
         json!({ "llm": { "provider": "openai", "model": "gpt-4o-mini", "apiKeySecretRef": { "name": "llm", "key": "token" } } }),
     );
     world.create_pipeline("docs", spec).await?;
-    let message = wait_degraded(&world, "docs", "SecretNotFound").await?;
+    let message = world.wait_degraded("docs", "SecretNotFound").await?;
     assert!(message.starts_with("spec.llm.apiKeySecretRef"), "{message}");
     assert!(
         world.replicas("docs", "blue").await?.is_none(),
@@ -135,7 +117,7 @@ async fn a_missing_secret_key_is_named_in_the_condition() -> Result<()> {
         .api::<Secret>()
         .create(&PostParams::default(), &secret)
         .await?;
-    let message = wait_degraded(&world, "docs", "SecretKeyMissing").await?;
+    let message = world.wait_degraded("docs", "SecretKeyMissing").await?;
     assert!(message.contains("\"token\""), "{message}");
     Ok(())
 }
@@ -161,7 +143,7 @@ async fn an_empty_api_keys_secret_stops_the_rollout_until_it_holds_a_key() -> Re
         json!({ "server": { "apiKeysSecretRef": { "name": "rag-api-keys", "key": "keys" } } }),
     );
     world.create_pipeline("docs", spec).await?;
-    let message = wait_degraded(&world, "docs", "SecretKeyEmpty").await?;
+    let message = world.wait_degraded("docs", "SecretKeyEmpty").await?;
     assert!(
         message.starts_with("spec.server.apiKeysSecretRef") && message.contains("\"keys\""),
         "{message}"

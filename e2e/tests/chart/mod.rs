@@ -136,6 +136,36 @@ pub fn token_kubeconfig(cluster: &Cluster, token: &str, file: &str) -> Result<Pa
     Ok(path)
 }
 
+/// Who the operator runs as under the chart's RBAC: a kubeconfig with a token of the chart's
+/// ServiceAccount, and that account's user name as the audit log records it.
+pub struct ChartAccount {
+    pub kubeconfig: PathBuf,
+    pub user: String,
+}
+
+/// Installs the chart as release `ragops` in namespace `rel` with `set` (one `--set` value) and
+/// returns its ServiceAccount's credentials.
+pub fn install_with_account(cluster: &Cluster, rel: &str, set: &str) -> Result<ChartAccount> {
+    let args = [
+        "install", "ragops", CHART, "-n", rel, "--set", set, "-o", "json",
+    ];
+    let release: Value = serde_json::from_str(&run(cluster, "helm", &args, None)?)?;
+    ensure!(release["info"]["status"] == "deployed", "{release}");
+    // The chart's ServiceAccount, by the chart's own naming.
+    let sa = "ragops-rag-operator";
+    let token = run(
+        cluster,
+        "kubectl",
+        &["create", "token", sa, "-n", rel, "--duration=2h"],
+        None,
+    )?;
+    let kubeconfig = token_kubeconfig(cluster, token.trim(), &format!("{rel}-sa.kubeconfig"))?;
+    Ok(ChartAccount {
+        kubeconfig,
+        user: format!("system:serviceaccount:{rel}:{sa}"),
+    })
+}
+
 /// Whether the operator binary has leader election (`--leader-elect`).
 pub fn operator_elects_a_leader() -> Result<bool> {
     let help = Command::new(e2e::operator_binary()?)

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 mod events;
 pub mod index;
+pub mod model;
 pub mod query;
 mod traffic;
 #[allow(unused_imports)] // each test file uses a different part
@@ -167,6 +168,24 @@ impl World {
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(())
+    }
+
+    /// Waits until the pipeline is Degraded for `reason`; returns the condition's message.
+    pub async fn wait_degraded(&self, name: &str, reason: &str) -> Result<String> {
+        let degraded = |p: &RagPipeline| {
+            let status = p.status.as_ref()?;
+            let c = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Degraded" && c.status == "True")?;
+            (status.phase == Some(Phase::Degraded) && c.reason == reason).then(|| c.message.clone())
+        };
+        let p = self
+            .wait_pipeline(name, &format!("Degraded: {reason}"), |p| {
+                degraded(p).is_some()
+            })
+            .await?;
+        Ok(degraded(&p).unwrap_or_default())
     }
 
     /// Waits until the pipeline's status satisfies `done`; returns the pipeline.
