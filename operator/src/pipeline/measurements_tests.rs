@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::analysis::prometheus::QueryValue;
-use crate::api::{AnalysisMetric, AnalysisSpec, AnalysisStageSpec, BuiltinMetric, OnEmpty};
+use crate::api::AnalysisSpec;
 
 struct Fake(AtomicUsize);
 
@@ -24,30 +24,16 @@ impl MetricSource for Fake {
     }
 }
 
+/// One builtin metric, `errors`, measured three times before promotion.
 fn spec() -> AnalysisSpec {
-    AnalysisSpec {
-        prometheus: None,
-        metrics: vec![AnalysisMetric {
-            name: "errors".into(),
-            query: None,
-            builtin: Some(BuiltinMetric::ErrorRatio),
-            threshold: Some(0.05),
-            success_condition: None,
-            failure_condition: None,
-            on_empty: OnEmpty::Inconclusive,
-            initial_delay_seconds: 0,
-            interval_seconds: 30,
-            count: 3,
-            failure_limit: 0,
-            consecutive_failure_limit: None,
-            consecutive_success_limit: None,
-            inconclusive_limit: 0,
-        }],
-        pre_promotion: Some(AnalysisStageSpec {
-            metrics: vec!["errors".into()],
-        }),
-        post_promotion: None,
-    }
+    serde_yaml::from_str(
+        r#"
+metrics:
+- {name: errors, builtin: errorRatio, threshold: 0.05, intervalSeconds: 30, count: 3}
+prePromotion: {metrics: [errors]}
+"#,
+    )
+    .unwrap()
 }
 
 #[tokio::test]

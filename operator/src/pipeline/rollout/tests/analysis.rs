@@ -5,42 +5,26 @@
 use super::*;
 use crate::analysis::prometheus::{QueryError, QueryValue};
 use crate::analysis::{CompiledAnalysis, compile};
-use crate::api::{
-    AnalysisMetric, AnalysisPhase, AnalysisSpec, AnalysisStage, AnalysisStageSpec, BuiltinMetric,
-    OnEmpty, RollbackState,
-};
+use crate::api::{AnalysisPhase, AnalysisSpec, AnalysisStage, RollbackState};
 
 const PRE: AnalysisStage = AnalysisStage::PrePromotion;
 const POST: AnalysisStage = AnalysisStage::PostPromotion;
 
 /// One builtin metric, `errors` (error ratio at most 0.05), measured twice 30 s apart, in `stage`.
 fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
-    let names = Some(AnalysisStageSpec {
-        metrics: vec!["errors".into()],
-    });
-    let spec = AnalysisSpec {
-        prometheus: Some(crate::api::PrometheusSpec {
-            address: "http://prometheus:9090".into(),
-        }),
-        metrics: vec![AnalysisMetric {
-            name: "errors".into(),
-            query: None,
-            builtin: Some(BuiltinMetric::ErrorRatio),
-            threshold: Some(0.05),
-            success_condition: None,
-            failure_condition: None,
-            on_empty: OnEmpty::Inconclusive,
-            initial_delay_seconds: 0,
-            interval_seconds: 30,
-            count: 2,
-            failure_limit: 0,
-            consecutive_failure_limit: None,
-            consecutive_success_limit: None,
-            inconclusive_limit: 0,
-        }],
-        pre_promotion: names.clone().filter(|_| stage == PRE),
-        post_promotion: names.filter(|_| stage == POST),
+    let stage = match stage {
+        PRE => "prePromotion",
+        POST => "postPromotion",
     };
+    let spec: AnalysisSpec = serde_yaml::from_str(&format!(
+        r#"
+prometheus: {{address: "http://prometheus:9090"}}
+metrics:
+- {{name: errors, builtin: errorRatio, threshold: 0.05, intervalSeconds: 30, count: 2}}
+{stage}: {{metrics: [errors]}}
+"#
+    ))
+    .unwrap();
     compile(&spec).unwrap()
 }
 
