@@ -22,6 +22,8 @@ fn spec() -> RolloutSpec {
         progress_deadline_seconds: 300,
         scale_down_delay_seconds: 30,
         analysis: None,
+        strategy: Default::default(),
+        canary: None,
     }
 }
 
@@ -62,6 +64,7 @@ fn progress(
         verified,
         last_probe_at: None,
         failed_attempts: None,
+        canary: None,
     })
 }
 
@@ -148,6 +151,7 @@ fn reasons(d: &Decision) -> Vec<&'static str> {
 }
 
 mod analysis;
+mod canary;
 mod cutover;
 mod failures;
 mod first_deploy;
