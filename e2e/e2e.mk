@@ -34,6 +34,7 @@ export RAGOPS_E2E_STATE ?= $(abspath $(E2E_DIR)/..)/.e2e/cluster
 e2e-bins:
 	$(E2E_NICE) $(E2E_HACK)/build-control-plane.sh
 	$(E2E_NICE) $(E2E_HACK)/build-helm.sh
+	$(E2E_HACK)/gateway-api-crds.sh
 
 HELM_CHART := $(abspath $(E2E_DIR)/..)/charts/rag-operator
 chart-lint: e2e-bins
@@ -72,6 +73,7 @@ e2e: e2e-bins monitoring-bins
 	$(E2E_QDRANT_DECIDE); \
 	if env_out="$$(RAGOPS_E2E_QDRANT=$$qdrant $(E2E_HACK)/cluster.sh up)"; then \
 	  eval "$$env_out"; \
+	  export RAGOPS_E2E_GATEWAY_CRDS="$$($(E2E_HACK)/gateway-api-crds.sh --print-path)"; \
 	  $(CARGO) test -p e2e --no-fail-fast -- --test-threads=$(E2E_TEST_THREADS) $(E2E_TEST_ARGS) || status=$$?; \
 	else \
 	  status=1; \

@@ -19,3 +19,6 @@ E2E_BIN_DIR="${RAGOPS_E2E_CACHE}/bin/${K8S_VERSION}"
 # module and, through its own go.sum, every dependency.
 ARGO_ROLLOUTS_VERSION="${ARGO_ROLLOUTS_VERSION:-v1.9.1}"
 ARGO_ROLLOUTS_SUM="${ARGO_ROLLOUTS_SUM:-h1:+oZciUkeJYVb1vPMOhat4JQlk525j/aT2yizEkVkjLs=}"
+# Gateway API (gateway-api-crds.sh): its standard CRDs, for the canary's HTTPRoute weights.
+GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
+GATEWAY_API_SUM="${GATEWAY_API_SUM:-h1:lKpJa5bGlraC/QeACvCpsHLdmO6y0iKfzVl6gzaFEYc=}"

@@ -54,8 +54,15 @@ enum Command {
         #[arg(short = 'A', long, conflicts_with = "name")]
         all_namespaces: bool,
     },
-    /// Switch traffic to the verified colour of a Paused rollout (ragops.io/promote).
-    Promote { name: String },
+    /// Switch traffic to the verified colour of a Paused rollout, or end a canary's pause
+    /// (ragops.io/promote).
+    Promote {
+        name: String,
+        /// Also end a running analysis unjudged and promote (ragops.io/force-promote); a rollout
+        /// in flight needs not be Paused.
+        #[arg(long)]
+        force: bool,
+    },
     /// Stop the rollout in flight; the active colour keeps all traffic (ragops.io/abort).
     Abort { name: String },
     /// Roll out a failed, aborted or rolled-back revision again (ragops.io/retry).
@@ -110,7 +117,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             cmd::get(&client, scope, name.as_deref()).await
         }
-        Command::Promote { name } => cmd::operate(&pipelines, &name, Verb::Promote).await,
+        Command::Promote { name, force } => {
+            let verb = if force {
+                Verb::ForcePromote
+            } else {
+                Verb::Promote
+            };
+            cmd::operate(&pipelines, &name, verb).await
+        }
         Command::Abort { name } => cmd::operate(&pipelines, &name, Verb::Abort).await,
         Command::Retry { name } => cmd::operate(&pipelines, &name, Verb::Retry).await,
         Command::Rollback { name } => cmd::operate(&pipelines, &name, Verb::Rollback).await,

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verb {
     Promote,
+    /// A promotion that also ends a running analysis unjudged.
+    ForcePromote,
     Abort,
     Retry,
     Rollback,
@@ -21,6 +23,7 @@ impl Verb {
     pub fn annotation(self) -> &'static str {
         match self {
             Verb::Promote => annotation::PROMOTE,
+            Verb::ForcePromote => annotation::FORCE_PROMOTE,
             Verb::Abort => annotation::ABORT,
             Verb::Retry => annotation::RETRY,
             Verb::Rollback => annotation::ROLLBACK,
@@ -69,6 +72,17 @@ pub fn plan(verb: Verb, p: &RagPipeline) -> Result<String, String> {
                 rev(&s.target_revision)
             ))
         }
+        Verb::ForcePromote => match s.target_color {
+            None => Err(format!(
+                "cannot promote {name}: no rollout in flight (it is {phase})"
+            )),
+            Some(target) => Ok(format!(
+                "force-promoting {name}: a running analysis ends unjudged and traffic moves to \
+                 {} (revision {})",
+                target.as_str(),
+                rev(&s.target_revision)
+            )),
+        },
         Verb::Abort => match s.target_color {
             None => Err(format!(
                 "cannot abort {name}: no rollout in flight (it is {phase})"
@@ -180,6 +194,30 @@ mod tests {
         );
         let err = plan(Verb::Promote, &with_status(json!(null))).unwrap_err();
         assert!(err.contains("no phase yet"), "{err}");
+    }
+
+    #[test]
+    fn a_forced_promotion_needs_a_rollout_in_flight_not_a_pause() {
+        let err = plan(
+            Verb::ForcePromote,
+            &with_status(json!({ "phase": "Healthy" })),
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            "cannot promote docs: no rollout in flight (it is Healthy)"
+        );
+        let analysing = with_status(json!({
+            "phase": "Progressing", "activeColor": "blue", "targetColor": "green", "targetRevision": "b2"
+        }));
+        assert_eq!(
+            plan(Verb::ForcePromote, &analysing).unwrap(),
+            "force-promoting docs: a running analysis ends unjudged and traffic moves to green \
+             (revision b2)"
+        );
+        assert_eq!(
+            Verb::ForcePromote.patch("id", None)["metadata"]["annotations"]["ragops.io/force-promote"],
+            "id"
+        );
     }
 
     #[test]

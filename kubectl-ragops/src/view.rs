@@ -59,6 +59,15 @@ pub fn headline(p: &RagPipeline) -> String {
             or_dash(&status.target_revision)
         );
     }
+    let canary = status.rollout.as_ref().and_then(|r| r.canary.as_ref());
+    if let (Some(c), Some(spec)) = (canary, p.spec.rollout.canary()) {
+        line += &format!(
+            ", canary step {} of {} at {}%",
+            c.step,
+            spec.steps.len(),
+            c.weight
+        );
+    }
     line
 }
 
@@ -94,7 +103,8 @@ fn color_node(ns: &str, name: &str, color: Color, s: &Snapshot) -> Node {
     Node::new(label, pods)
 }
 
-/// `active (Service docs)` and/or `preview (Service docs-preview)` when they select `color`.
+/// `active (Service docs)` and/or `preview (Service docs-preview)` when they select `color` (a
+/// selector without a colour, a canary's split, selects both).
 fn selecting_services(ns: &str, name: &str, color: Color, services: &[Service]) -> Vec<String> {
     let preview = format!("{name}-preview");
     [("active", name), ("preview", preview.as_str())]
@@ -106,9 +116,10 @@ fn selecting_services(ns: &str, name: &str, color: Color, services: &[Service]) 
                     && s.spec
                         .as_ref()
                         .and_then(|spec| spec.selector.as_ref())
-                        .and_then(|sel| sel.get(COLOR_LABEL))
-                        .map(String::as_str)
-                        == Some(color.as_str())
+                        .is_some_and(|sel| {
+                            sel.get(COLOR_LABEL)
+                                .is_none_or(|c| c.as_str() == color.as_str())
+                        })
             })
         })
         .map(|(role, svc)| format!("{role} (Service {svc})"))

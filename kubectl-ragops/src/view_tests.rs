@@ -204,3 +204,44 @@ fn pipelines_sort_by_namespace_then_name() {
         .collect();
     assert_eq!(keys, ["a/b", "a/z", "b/a"]);
 }
+
+#[test]
+fn a_canary_shows_its_step_and_both_colours_serving() {
+    let mut p = pipeline(json!({
+        "phase": "Paused", "activeColor": "blue", "activeRevision": "a",
+        "targetColor": "green", "targetRevision": "b",
+        "rollout": { "startedAt": "2026-01-01T00:00:00Z",
+                     "canary": { "step": 1, "weight": 25, "stepStartedAt": "2026-01-01T00:00:00Z" } }
+    }));
+    p.spec.rollout = from(json!({
+        "strategy": "canary",
+        "canary": { "steps": [{ "setWeight": 25 }, { "pause": {} }, { "setWeight": 50 }] }
+    }));
+    let mut split = service("docs", "blue");
+    split.spec.as_mut().unwrap().selector =
+        Some([("ragops.io/pipeline".to_string(), "docs".to_string())].into());
+    let s = Snapshot {
+        deployments: vec![
+            deployment("blue", 3, 3, "a"),
+            deployment("green", 1, 1, "b"),
+        ],
+        services: vec![split],
+        indexes: vec![index(None)],
+        ..Snapshot::default()
+    };
+    let lines = pipeline_tree(&p, &s, Timestamp::UNIX_EPOCH).lines();
+    assert_eq!(
+        lines[0],
+        "ragpipeline ns/docs: Paused, active blue (a), rolling out green (b), canary step 1 of 3 at 25%"
+    );
+    assert!(
+        lines[1].ends_with("serves active (Service docs)"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].ends_with("serves active (Service docs)"),
+        "{}",
+        lines[2]
+    );
+}

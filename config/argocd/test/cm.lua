@@ -5,7 +5,7 @@ local M = {}
 M.GROUP = "ragops.io"
 -- Kinds whose health script is installed.
 M.HEALTH = { "RagIndex", "RagPipeline" }
-M.ACTIONS = { { "RagPipeline", { "promote", "retry", "abort", "rollback" } } }
+M.ACTIONS = { { "RagPipeline", { "promote", "retry", "abort", "rollback", "force-promote" } } }
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

@@ -150,19 +150,20 @@ for _, reason in ipairs(M.degradedReasons) do
 end
 
 -- Discovery: the actions offered in each state (all others are listed, disabled).
-M.actions = { "promote", "retry", "abort", "rollback" }
+M.actions = { "promote", "retry", "abort", "rollback", "force-promote" }
 M.discovery = {
   { "no status", pipeline(nil), {} },
-  { "first rollout in flight", pipeline(firstRollout), { "abort" } },
-  { "rollout in flight", pipeline(with(starting, afterCutover)), { "abort" } },
-  { "Paused", pipeline(paused), { "promote", "abort" } },
+  { "first rollout in flight", pipeline(firstRollout), { "abort", "force-promote" } },
+  { "rollout in flight", pipeline(with(starting, afterCutover)), { "abort", "force-promote" } },
+  { "Paused", pipeline(paused), { "promote", "abort", "force-promote" } },
   { "Healthy after a cutover", pipeline(healthy), { "rollback" } },
   { "Healthy, first revision", pipeline(status("Healthy", healthy.conditions, serving)), {} },
   { "Degraded RolloutFailed", pipeline(degradedStatus("RolloutFailed")), { "retry", "rollback" } },
   { "Degraded Aborted", pipeline(degradedStatus("Aborted")), { "retry" } },
   { "Degraded RolledBack", pipeline(degradedStatus("RolledBack")), { "retry" } },
   { "gated rollback in flight", pipeline(with(starting, { targetColor = "green",
-    targetRevision = "ccc333", rollback = { from = "aaa111", to = "ccc333" } })), { "abort" } },
+    targetRevision = "ccc333", rollback = { from = "aaa111", to = "ccc333" } })),
+    { "abort", "force-promote" } },
   { "Degraded NoReadyReplicas", pipeline(degradedStatus("NoReadyReplicas")), { "rollback" } },
   { "Degraded IndexNotFound mid-rollout", pipeline(degradedStatus("IndexNotFound")), { "abort" } },
   { "Degraded SecretNotFound", pipeline(degradedStatus("SecretNotFound")), {} },
@@ -174,6 +175,7 @@ M.requested = pipeline(with(paused, { lastCutoverTime = "2026-01-05T09:00:00Z",
 M.requested.metadata.resourceVersion = "4711"
 M.requestIds = {
   promote = "argocd-bbb222-2026-01-05T10:00:00Z",
+  ["force-promote"] = "argocd-bbb222-2026-01-05T10:00:00Z",
   abort = "argocd-bbb222-2026-01-05T10:00:00Z",
   rollback = "argocd-aaa111-2026-01-05T09:00:00Z",
   retry = "argocd-4711",

@@ -140,6 +140,18 @@ for _, action in ipairs(pipelineCases.actions) do
   end)
 end
 
+case("RagPipeline action promote: each pause of a canary gets its own id", function()
+  local ids = {}
+  for _, step in ipairs({ 1, 3 }) do
+    local obj = sandbox.deepcopy(pipelineCases.requested)
+    obj.status.rollout.canary = { step = step, weight = 25, stepStartedAt = "2026-01-05T10:01:00Z" }
+    local got = sandbox.run(PIPELINE .. "actions/promote/action.lua", obj)
+    ids[step] = got.metadata.annotations["ragops.io/promote"]
+  end
+  equal("argocd-bbb222-2026-01-05T10:00:00Z-step1", ids[1], "the first pause's id")
+  equal("argocd-bbb222-2026-01-05T10:00:00Z-step3", ids[3], "the second pause's id")
+end)
+
 case("argocd-cm.yaml is generated from the scripts (make argocd-cm)", function()
   local f = io.open(CM_FILE, "rb")
   local current = f and f:read("*a") or ""

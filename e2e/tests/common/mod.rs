@@ -170,6 +170,28 @@ impl World {
         Ok(())
     }
 
+    /// Sets request annotation `key` to `id` (`ragops.io/promote`, ...).
+    pub async fn request(&self, name: &str, key: &str, id: &str) -> Result<()> {
+        let patch = json!({ "metadata": { "annotations": { key: id } } });
+        self.pipelines()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until a canary pauses at `step` with `weight` recorded.
+    pub async fn wait_canary_paused(&self, name: &str, step: i32, weight: i32) -> Result<()> {
+        let what = format!("paused at canary step {step}, {weight}%");
+        self.wait_pipeline(name, &what, |p: &RagPipeline| {
+            let s = p.status.as_ref();
+            let c = s.and_then(|s| s.rollout.as_ref()?.canary.as_ref());
+            s.and_then(|s| s.phase) == Some(Phase::Paused)
+                && c.is_some_and(|c| c.step == step && c.weight == weight)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Waits until the pipeline is Degraded for `reason`; returns the condition's message.
     pub async fn wait_degraded(&self, name: &str, reason: &str) -> Result<String> {
         let degraded = |p: &RagPipeline| {

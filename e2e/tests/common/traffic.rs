@@ -1,5 +1,6 @@
 //! The one thing a blue-green cutover must never do, watched for: a Service selecting a colour
-//! with no ready pod.
+//! with no ready pod. While a canary splits the traffic (the Service selects both colours), also:
+//! the new colour's share of the ready pods above the share its recorded weight plans.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,8 +11,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
+use rag_operator::api::RagPipeline;
 
 use super::World;
 
@@ -51,12 +54,15 @@ where
         .boxed()
 }
 
-/// The colour Service `svc` selects.
+/// The colour Service `svc` selects, or `both` (a canary's split).
 fn selected(svc: &Service) -> Option<String> {
-    svc.spec
-        .as_ref()
-        .and_then(|s| s.selector.as_ref())
-        .and_then(|s| s.get("ragops.io/color").cloned())
+    let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref())?;
+    match selector.get("ragops.io/color") {
+        Some(color) => Some(color.clone()),
+        None => selector
+            .contains_key("ragops.io/pipeline")
+            .then(|| "both".to_string()),
+    }
 }
 
 impl TrafficGuard {
@@ -64,6 +70,7 @@ impl TrafficGuard {
         let services: Api<Service> = world.ns.api();
         let pods: Api<Pod> = world.ns.api();
         let slices: Api<EndpointSlice> = world.ns.api();
+        let pipelines: Api<RagPipeline> = world.ns.api();
         let violations = Arc::new(Mutex::new(vec![]));
         let switches = Arc::new(Mutex::new(vec![]));
         let samples = Arc::new(Mutex::new(0));
@@ -106,7 +113,7 @@ impl TrafficGuard {
                     Wake::Changed => {}
                 }
                 *n.lock().unwrap() += 1;
-                if let Err(why) = sample(&services, &pods, &pipeline).await {
+                if let Err(why) = sample(&services, &pods, &pipelines, &pipeline).await {
                     v.lock().unwrap().push(why);
                 }
             }
@@ -151,7 +158,12 @@ impl TrafficGuard {
 
 /// One look, read fresh from the API server (so watches lagging each other never raise a false
 /// alarm): the colour Service `pipeline` selects has a ready pod.
-async fn sample(services: &Api<Service>, pods: &Api<Pod>, pipeline: &str) -> Result<(), String> {
+async fn sample(
+    services: &Api<Service>,
+    pods: &Api<Pod>,
+    pipelines: &Api<RagPipeline>,
+    pipeline: &str,
+) -> Result<(), String> {
     let svc = services
         .get_opt(pipeline)
         .await
@@ -159,6 +171,9 @@ async fn sample(services: &Api<Service>, pods: &Api<Pod>, pipeline: &str) -> Res
     let Some(color) = svc.as_ref().and_then(selected) else {
         return Ok(());
     };
+    if color == "both" {
+        return sample_split(services, pods, pipelines, pipeline).await;
+    }
     let selector = format!("ragops.io/pipeline={pipeline},ragops.io/color={color}");
     let list = pods
         .list(&ListParams::default().labels(&selector))
@@ -176,6 +191,63 @@ async fn sample(services: &Api<Service>, pods: &Api<Pod>, pipeline: &str) -> Res
     Err(format!(
         "Service {pipeline} selected {color} with no ready pod"
     ))
+}
+
+/// One look at a canary's split: both colours have a ready pod, and the new colour's share of
+/// the ready pods is at most `ceil(weight × replicas / 100) / replicas` for the weight recorded in
+/// status. The pods are listed before the status is read: a weight only rises during a canary
+/// and is recorded before the pods that follow it, so the order never raises a false alarm.
+async fn sample_split(
+    services: &Api<Service>,
+    pods: &Api<Pod>,
+    pipelines: &Api<RagPipeline>,
+    pipeline: &str,
+) -> Result<(), String> {
+    let selector = format!("ragops.io/pipeline={pipeline}");
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| format!("the guard listing pods: {e}"))?;
+    let p = pipelines
+        .get(pipeline)
+        .await
+        .map_err(|e| format!("the guard reading RagPipeline {pipeline}: {e}"))?;
+    let again = services.get_opt(pipeline).await.ok().flatten();
+    let status = p.status.unwrap_or_default();
+    let split = status.rollout.as_ref().and_then(|r| r.canary.as_ref());
+    let (Some("both"), Some(target), Some(split)) = (
+        again.as_ref().and_then(selected).as_deref(),
+        status.target_color,
+        split,
+    ) else {
+        // The split ended since (promoted or aborted).
+        return Ok(());
+    };
+    let ready = |color: String| {
+        list.items
+            .iter()
+            .filter(|p| is_ready(p))
+            .filter(|p| p.labels().get("ragops.io/color") == Some(&color))
+            .count()
+    };
+    let (new, old) = (ready(target.to_string()), ready(target.other().to_string()));
+    if new == 0 || old == 0 {
+        return Err(format!(
+            "Service {pipeline} selected both colours with {new} ready {target} and {old} ready {} pods",
+            target.other()
+        ));
+    }
+    let replicas = f64::from(p.spec.runtime.replicas.max(1));
+    let planned = (f64::from(split.weight) * replicas / 100.0).ceil() / replicas;
+    let share = new as f64 / (new + old) as f64;
+    if share > planned + 1e-9 {
+        return Err(format!(
+            "{target} had {new} of {} ready pods at weight {}% (planned share {planned})",
+            new + old,
+            split.weight
+        ));
+    }
+    Ok(())
 }
 
 /// A wake every `period`.

@@ -35,6 +35,8 @@ pub enum AnalysisPhase {
     /// A metric went over its inconclusive limit, or ended with no successful measurement:
     /// never a reason to promote.
     Inconclusive,
+    /// Ended by `ragops.io/force-promote` before it had a verdict: not a verdict.
+    Skipped,
 }
 
 impl AnalysisPhase {

@@ -33,6 +33,27 @@ pub struct CanarySpec {
     /// rollout ends; a failure aborts the rollout at whatever step it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<BackgroundAnalysis>,
+    /// Split the traffic with a Gateway API HTTPRoute's weights instead of by pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_routing: Option<TrafficRouting>,
+}
+
+/// A traffic router that carries the canary's weight.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRouting {
+    /// An HTTPRoute (`gateway.networking.k8s.io/v1`) in the pipeline's namespace whose rules send
+    /// to Services `<name>-blue` and `<name>-green` (the operator creates both). The operator sets
+    /// only the `weight` of those two `backendRefs`: the canary's weight on the new colour, the
+    /// rest on the stable one; every other field of the route stays yours.
+    pub http_route: HttpRouteRef,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+pub struct HttpRouteRef {
+    /// The HTTPRoute's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
 }
 
 /// One canary step: exactly one of its fields.

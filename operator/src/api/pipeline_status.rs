@@ -204,4 +204,6 @@ pub struct HandledRequests {
     pub rollback: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_promote: Option<String>,
 }

@@ -20,6 +20,7 @@ use super::build::{Monitoring, PIPELINE_LABEL};
 use super::cache::Stores;
 use super::desired::{Desired, Workload};
 use super::observe::Snapshot;
+use super::route::{self, RouteWrite};
 use crate::api::Color;
 use crate::apply::{self, Applied};
 use crate::client::Call;
@@ -137,10 +138,59 @@ impl Writer<'_> {
         observed: Option<&Service>,
     ) -> Result<(), Error> {
         let before = self.changes.len();
-        self.apply(live, observed).await?;
+        let selector = |s: &Service| s.spec.as_ref().and_then(|s| s.selector.clone());
+        // The selector is compared whole: a split ending (or starting) removes (or adds back)
+        // the colour key, which a comparison of the fields we set would not always see.
+        let moved = observed.filter(|o| selector(o) != selector(live));
+        if moved.is_some() {
+            self.apply(live, None).await?;
+            if let Some(change) = self.changes.last_mut() {
+                change.applied = Applied::Updated {
+                    field: ".spec.selector".into(),
+                };
+            }
+        } else {
+            self.apply(live, observed).await?;
+        }
         if self.changes.len() > before {
             crash::point(crash::at::TRAFFIC_MOVED);
         }
+        Ok(())
+    }
+
+    /// New weights on the canary's HTTPRoute: traffic moves, like the Service's selector.
+    async fn weigh(&mut self, r: RouteWrite) -> Result<(), Error> {
+        let api = Api::namespaced_with(
+            self.shared.client.clone(),
+            self.owner.namespace,
+            &route::resource(),
+        );
+        let call = Call {
+            verb: "patch",
+            kind: "HTTPRoute",
+            name: &r.name,
+        };
+        let request = async {
+            route::write(&api, &r.name, r.patch)
+                .await
+                .map(|_| Applied::Updated {
+                    field: ".spec.rules[].backendRefs[].weight".into(),
+                })
+        };
+        let applied = self
+            .shared
+            .call(call, request, |source| Error::Apply {
+                kind: "HTTPRoute",
+                name: r.name.clone(),
+                source,
+            })
+            .await?;
+        self.changes.push(Change {
+            kind: "HTTPRoute".into(),
+            name: r.name.clone(),
+            applied,
+        });
+        crash::point(crash::at::TRAFFIC_MOVED);
         Ok(())
     }
 
@@ -237,6 +287,8 @@ pub async fn apply(
         active_service,
         traffic_first,
         preview_service,
+        color_services,
+        route,
         hpa,
         pdb,
         monitoring,
@@ -256,6 +308,14 @@ pub async fn apply(
         w.move_traffic(active, observed.active_service.as_ref())
             .await?;
     }
+    for svc in &color_services {
+        let current = crate::watch::get(&stores.services, owner.namespace, &svc.name_any());
+        w.apply(svc, current.as_deref()).await?;
+    }
+    let (route_first, route_after): (Vec<_>, Vec<_>) = route.into_iter().partition(|r| r.first);
+    for r in route_first {
+        w.weigh(r).await?;
+    }
     let blue = w.workload(Color::Blue, blue, observed).await?;
     let green = w.workload(Color::Green, green, observed).await?;
     if blue || green {
@@ -268,6 +328,9 @@ pub async fn apply(
     if let Some(active) = active_service.as_ref().filter(|_| !traffic_first) {
         w.move_traffic(active, observed.active_service.as_ref())
             .await?;
+    }
+    for r in route_after {
+        w.weigh(r).await?;
     }
     if let Some(hpa) = &hpa {
         w.apply(hpa, observed.hpa.as_ref()).await?;

@@ -64,6 +64,10 @@ pub struct Desired {
     /// It narrows from both colours to one: it moves before the Deployments change.
     pub traffic_first: bool,
     pub preview_service: Option<Service>,
+    /// Services `<name>-blue` and `<name>-green`, an HTTPRoute's backends; only with one.
+    pub color_services: Vec<Service>,
+    /// New weights for that HTTPRoute (set by the reconciliation, which reads the route).
+    pub route: Option<super::route::RouteWrite>,
     pub hpa: Option<HorizontalPodAutoscaler>,
     pub pdb: Option<PodDisruptionBudget>,
     /// `spec.monitoring`'s metrics Service, ServiceMonitor and PrometheusRule.
@@ -105,6 +109,11 @@ impl Desired {
             preview_service: decision
                 .preview_service
                 .map(|c| build::preview_service(v, c)),
+            color_services: match v.http_route() {
+                Some(_) => Color::ALL.map(|c| build::color_service(v, c)).into(),
+                None => vec![],
+            },
+            route: None,
             hpa: active.and_then(|c| build::hpa(v, c)),
             pdb: active.map(|c| build::pdb(v, c)),
             monitoring: build::monitoring(v, crds_served),
@@ -130,6 +139,7 @@ impl Desired {
                 .active_service
                 .iter()
                 .chain(&self.preview_service)
+                .chain(&self.color_services)
                 .chain(&self.monitoring.metrics_service)
                 .map(|s| name(&s.metadata))
                 .collect(),

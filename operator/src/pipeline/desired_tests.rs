@@ -19,6 +19,7 @@ fn decision(
         green,
         active_service: active,
         canary: None,
+        routed: false,
         due: Default::default(),
         preview_service: preview,
         events: vec![],

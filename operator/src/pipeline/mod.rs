@@ -14,6 +14,7 @@ pub mod monitoring_status;
 pub mod observe;
 mod reconcile;
 pub mod rollout;
+pub mod route;
 pub mod status;
 mod uncached;
 pub mod validate;

@@ -24,7 +24,7 @@ use super::rollout::{
     self, AnalysisResult, CutoverStep, Decision, Requests, RolloutInput, Scaling,
 };
 use super::validate::{self, UserError};
-use super::{Context, monitoring_status, resync_after, status, uncached, writes};
+use super::{Context, monitoring_status, resync_after, route, status, uncached, writes};
 use crate::analysis::CompiledAnalysis;
 use crate::api::{RagPipeline, RagPipelineStatus};
 use crate::apply::Applied;
@@ -84,7 +84,12 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     }
     let crds = monitoring.crds();
     let served = crds == discovery::Crds::Present;
-    let desired = Desired::build(&v, &rendered, &decision, &observed, sources, served);
+    let mut desired = Desired::build(&v, &rendered, &decision, &observed, sources, served);
+    let client = &ctx.shared.client;
+    desired.route = match route::for_decision(client, &v, &decision, &observed.observed()).await? {
+        Ok(write) => write,
+        Err(user) => return user_error(p, ctx, &user, now).await,
+    };
     let uid = p.uid().unwrap_or_default();
     let owner = Owner {
         namespace: &ns,

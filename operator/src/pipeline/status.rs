@@ -201,17 +201,17 @@ fn in_flight(decision: &Decision, target: &str) -> Summary {
             color,
             step,
             weight,
-            until_promoted,
+            paused,
         } => {
             let message = format!(
                 "revision {target} on {color} is at canary step {step}, weight {weight}%{}",
-                if until_promoted {
+                if paused {
                     ": annotate ragops.io/promote to go on"
                 } else {
                     ""
                 }
             );
-            let (phase, why) = if until_promoted {
+            let (phase, why) = if paused {
                 (Phase::Paused, "CanaryPaused")
             } else {
                 (Phase::Progressing, "CanaryStep")

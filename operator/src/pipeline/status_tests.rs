@@ -15,6 +15,7 @@ fn decision(step: CutoverStep, state: RolloutState) -> Decision {
         blue: DeploymentPlan::Keep,
         green: DeploymentPlan::Keep,
         canary: None,
+        routed: false,
         due: Default::default(),
         active_service: None,
         preview_service: None,

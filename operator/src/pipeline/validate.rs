@@ -45,6 +45,9 @@ pub enum UserError {
     /// `spec.rollout.analysis` the operator cannot run.
     #[error("{field}: {message}")]
     InvalidAnalysis { field: String, message: String },
+    /// `spec.rollout.canary.trafficRouting.httpRoute` the operator cannot set weights on.
+    #[error("spec.rollout.canary.trafficRouting.httpRoute.name: {message}")]
+    HttpRoute { message: String },
 }
 
 impl UserError {
@@ -58,6 +61,7 @@ impl UserError {
             UserError::SourceNotFound(_) => "SourceNotFound",
             UserError::IndexNotReady(_) => "IndexNotReady",
             UserError::InvalidAnalysis { .. } => "InvalidAnalysis",
+            UserError::HttpRoute { .. } => "HTTPRouteInvalid",
         }
     }
 

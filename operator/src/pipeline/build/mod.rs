@@ -24,7 +24,7 @@ pub use hpa::hpa;
 pub use inputs::{INPUTS_ANNOTATION, Inputs, Source, is_snapshot, pin, snapshot, snapshot_name};
 pub use monitoring::{Monitoring, metrics_service_name, monitoring};
 pub use pdb::pdb;
-pub use service::{SERVICE_PORT, active_service, preview_service};
+pub use service::{SERVICE_PORT, active_service, color_service, preview_service};
 
 /// Label carrying the pipeline name on every child and pod.
 pub const PIPELINE_LABEL: &str = "ragops.io/pipeline";
@@ -66,6 +66,12 @@ impl Validated {
         labels
     }
 
+    /// The HTTPRoute a canary's weights go on, if the spec names one.
+    pub fn http_route(&self) -> Option<&str> {
+        let canary = self.pipeline.spec.rollout.canary()?;
+        Some(canary.traffic_routing.as_ref()?.http_route.name.as_str())
+    }
+
     /// Selector of one colour's pods.
     pub fn selector(&self, color: Color) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -90,6 +96,11 @@ pub fn config_map_name(pipeline: &str) -> String {
 
 pub fn preview_service_name(pipeline: &str) -> String {
     format!("{pipeline}-preview")
+}
+
+/// Service `<name>-<colour>`, a traffic router's backend.
+pub fn color_service_name(pipeline: &str, color: Color) -> String {
+    format!("{pipeline}-{color}")
 }
 
 #[cfg(test)]

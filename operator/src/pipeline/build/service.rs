@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use std::collections::BTreeMap;
 
-use super::{PIPELINE_LABEL, Validated, preview_service_name};
+use super::{PIPELINE_LABEL, Validated, color_service_name, preview_service_name};
 use crate::api::Color;
 use crate::pipeline::rollout::Live;
 
@@ -42,6 +42,11 @@ pub fn active_service(v: &Validated, live: Live) -> Service {
 
 pub fn preview_service(v: &Validated, color: Color) -> Service {
     service(v, preview_service_name(&v.name()), v.selector(color))
+}
+
+/// Service `<name>-<colour>`: what an HTTPRoute's weighted `backendRefs` send to.
+pub fn color_service(v: &Validated, color: Color) -> Service {
+    service(v, color_service_name(&v.name(), color), v.selector(color))
 }
 
 #[cfg(test)]

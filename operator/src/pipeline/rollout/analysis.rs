@@ -11,8 +11,10 @@
 //! - Pre-promotion Inconclusive (no data, Prometheus unreachable): the rollout fails too, with
 //!   `AnalysisInconclusive`. Waiting would hold the new colour up forever on an outage, and
 //!   passing would promote on no evidence; failing keeps the old colour serving and says why,
-//!   and `ragops.io/retry` runs the analysis again once Prometheus is back. There is no forced
-//!   promotion past it (no `--force` path exists yet).
+//!   and `ragops.io/retry` runs the analysis again once Prometheus is back.
+//! - `ragops.io/force-promote` while a run is still going ends it unjudged (`Skipped`, a Warning
+//!   Event) and promotes: the person who asked takes the decision the analysis could not. A run
+//!   that already failed has failed the rollout; that revision comes back with a retry.
 //! - Post-promotion Failed or Inconclusive: traffic goes back to the old colour in one decision
 //!   (`PostPromotionAnalysisFailed`), recorded as a rollback so the revision is not promoted
 //!   again until the spec changes or a retry is asked for. Inconclusive rolls back too: the new
@@ -121,6 +123,19 @@ pub fn run_gate(r: &mut Rollout<'_, '_>, stage: AnalysisStage, since: Timestamp)
         r.d.event(reason::ANALYSIS_STARTED, note);
     }
     let run = r.analysis.as_mut().expect("set above");
+    if r.input.requests.force_promote && run.phase == AnalysisPhase::Running {
+        run.phase = AnalysisPhase::Skipped;
+        run.message = Some("ended unjudged by ragops.io/force-promote".into());
+        let note = format!(
+            "{} analysis of revision {} on {target} skipped by ragops.io/force-promote",
+            stage_name(stage),
+            r.revision
+        );
+        r.d.warning(reason::ANALYSIS_SKIPPED, note);
+        // A canary's analysis is one of its holds: the request passes it, and only it.
+        r.d.consumed.promote |= stage == AnalysisStage::Canary;
+        return Gate::Pass;
+    }
     let (step, ended) = advance(compiled, run, r.input);
     let message = run.message.clone().unwrap_or_default();
     match run.phase {
@@ -135,6 +150,7 @@ pub fn run_gate(r: &mut Rollout<'_, '_>, stage: AnalysisStage, since: Timestamp)
             }
             Gate::Pass
         }
+        AnalysisPhase::Skipped => Gate::Pass,
         AnalysisPhase::Failed => Gate::Fail(reason::ANALYSIS_FAILED, message),
         AnalysisPhase::Inconclusive => Gate::Fail(reason::ANALYSIS_INCONCLUSIVE, message),
     }
@@ -201,7 +217,8 @@ pub fn post_promotion(
             hold(d, input.now, &step, active, stage);
             true
         }
-        AnalysisPhase::Successful => {
+        // Nothing skips a post-promotion run; a skipped one would have no verdict to act on.
+        AnalysisPhase::Successful | AnalysisPhase::Skipped => {
             let note = format!("{active} passed its post-promotion analysis");
             d.event(reason::ANALYSIS_PASSED, note);
             let at = input.now + seconds(input.spec.scale_down_delay_seconds);

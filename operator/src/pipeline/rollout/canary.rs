@@ -34,7 +34,7 @@ pub struct Split {
 /// (at least one), the old colour the rest (at least one until 100 %, so the Service never selects
 /// a colour without pods). Exact when `weight × total / 100` is whole; otherwise the new colour's
 /// share rounds up to the next pod (25 % of 2 pods is 1 of 2).
-pub fn split(weight: i32, total: i32, scaling: Scaling) -> Split {
+pub fn split(weight: i32, total: i32, scaling: Scaling, routed: bool) -> Split {
     let total = total.max(1);
     let share = (weight.clamp(1, 100).unsigned_abs() * total.unsigned_abs()).div_ceil(100);
     let new = i32::try_from(share).unwrap_or(total).clamp(1, total);
@@ -45,6 +45,8 @@ pub fn split(weight: i32, total: i32, scaling: Scaling) -> Split {
         };
     }
     match scaling {
+        // A router carries the weight: the old colour keeps every pod, like Argo Rollouts.
+        _ if routed => Split { new, old: None },
         Scaling::Autoscaled { .. } => Split { new, old: None },
         Scaling::Fixed(_) => {
             let new = new.min((total - 1).max(1));
@@ -54,6 +56,13 @@ pub fn split(weight: i32, total: i32, scaling: Scaling) -> Split {
             }
         }
     }
+}
+
+fn routed(input: &RolloutInput<'_>) -> bool {
+    input
+        .spec
+        .canary()
+        .is_some_and(|c| c.traffic_routing.is_some())
 }
 
 fn steps(spec: &CanarySpec) -> impl Iterator<Item = Step> + '_ {
@@ -87,7 +96,7 @@ pub fn target_replicas(input: &RolloutInput<'_>, at: Option<&CanaryProgress>, to
     } else {
         first_weight(spec)
     };
-    split(weight, total, input.scaling).new
+    split(weight, total, input.scaling, routed(input)).new
 }
 
 /// Whether a canary's traffic split is in force: a `setWeight` was reached.
@@ -158,17 +167,17 @@ fn at_mut<'r>(r: &'r mut Rollout<'_, '_>) -> &'r mut CanaryProgress {
     r.progress.canary.as_mut().expect("set by stepped")
 }
 
-fn hold(r: &Rollout<'_, '_>, step: i32, until_promoted: bool) -> Walk {
+fn hold(r: &Rollout<'_, '_>, step: i32, paused: bool) -> Walk {
     Walk::Stay(Gate::Hold(CutoverStep::Canary {
         color: r.target,
         step,
         weight: at(r).weight,
-        until_promoted,
+        paused,
     }))
 }
 
 fn set_weight(r: &mut Rollout<'_, '_>, step: i32, weight: i32) -> Walk {
-    let split = split(weight, r.total, r.input.scaling);
+    let split = split(weight, r.total, r.input.scaling, routed(r.input));
     if at(r).weight != weight {
         at_mut(r).weight = weight;
         let note = format!(
@@ -215,7 +224,7 @@ fn pause(r: &mut Rollout<'_, '_>, step: i32, duration: Option<i32>) -> Walk {
                 return Walk::Next;
             }
             r.d.requeue(super::until(now, end));
-            hold(r, step, false)
+            hold(r, step, true)
         }
         None => {
             if at(r).step_started_at.0 == now {
@@ -273,7 +282,7 @@ fn background_running(r: &mut Rollout<'_, '_>, spec: &CanarySpec) -> bool {
             color: r.target,
             step,
             weight,
-            until_promoted: false,
+            paused: false,
         };
     }
     running

@@ -44,6 +44,24 @@ fn until(now: Timestamp, at: Timestamp) -> Duration {
 
 /// The next step of the cutover. Pure: see the module docs.
 pub fn decide(input: RolloutInput<'_>) -> Decision {
+    // A forced promotion is a promotion that may also end a running analysis (see `analysis`).
+    let asked = input.requests;
+    let input = RolloutInput {
+        requests: Requests {
+            promote: asked.promote || asked.force_promote,
+            ..asked
+        },
+        ..input
+    };
+    let mut d = decide_requested(&input);
+    if asked.force_promote && d.consumed.promote {
+        d.consumed.force_promote = true;
+        d.consumed.promote = asked.promote;
+    }
+    d
+}
+
+fn decide_requested(input: &RolloutInput<'_>) -> Decision {
     let mut state = input.state.clone();
     let mut d = Decision {
         step: CutoverStep::Steady,
@@ -52,24 +70,28 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
         green: DeploymentPlan::Keep,
         active_service: state.active.as_ref().map(|(c, _)| *c),
         canary: None,
+        routed: input
+            .spec
+            .canary()
+            .is_some_and(|c| c.traffic_routing.is_some()),
         due: Slots::default(),
         preview_service: None,
         events: vec![],
         requeue_after: None,
         consumed: Requests::default(),
     };
-    if operations::apply(&input, &mut state, &mut d) {
+    if operations::apply(input, &mut state, &mut d) {
         d.active_service = state.active.as_ref().map(|(c, _)| *c);
         d.state = state;
         return d;
     }
-    let wanted = operations::wanted_revision(&input, &state);
-    let replicas = new_colour_replicas(&input, &state);
+    let wanted = operations::wanted_revision(input, &state);
+    let replicas = new_colour_replicas(input, &state);
     match state.active.clone() {
         Some((active, revision)) if revision == wanted => {
-            steady(&input, &mut state, &mut d, active, replicas)
+            steady(input, &mut state, &mut d, active, replicas)
         }
-        _ => roll_out(&input, &mut state, &mut d, &wanted, replicas),
+        _ => roll_out(input, &mut state, &mut d, &wanted, replicas),
     }
     d.active_service = state.active.as_ref().map(|(c, _)| *c);
     d.state = state;

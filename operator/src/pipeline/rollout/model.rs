@@ -141,6 +141,8 @@ pub struct Requests {
     pub abort: bool,
     /// `ragops.io/rollback`: bring the previous revision back.
     pub rollback: bool,
+    /// `ragops.io/force-promote`: a promotion that also ends a running analysis unjudged.
+    pub force_promote: bool,
 }
 
 impl Requests {
@@ -151,6 +153,7 @@ impl Requests {
             (self.retry, annotation::RETRY),
             (self.abort, annotation::ABORT),
             (self.rollback, annotation::ROLLBACK),
+            (self.force_promote, annotation::FORCE_PROMOTE),
         ]
         .into_iter()
         .filter_map(|(set, a)| set.then_some(a))
@@ -164,6 +167,7 @@ pub mod annotation {
     pub const RETRY: &str = "ragops.io/retry";
     pub const ABORT: &str = "ragops.io/abort";
     pub const ROLLBACK: &str = "ragops.io/rollback";
+    pub const FORCE_PROMOTE: &str = "ragops.io/force-promote";
 }
 
 pub struct RolloutInput<'a> {
@@ -213,13 +217,13 @@ pub enum CutoverStep {
     },
     /// Verified; waiting for the promote annotation.
     AwaitingPromotion { color: Color },
-    /// A canary step holds: the pods of its weight are coming up, or it pauses (until promoted
-    /// when `until_promoted`).
+    /// A canary step holds: the pods of its weight are coming up, or (`paused`) it pauses, until
+    /// its time is up or it is promoted.
     Canary {
         color: Color,
         step: i32,
         weight: i32,
-        until_promoted: bool,
+        paused: bool,
     },
     /// Traffic moved to this colour in this decision.
     Promoted { color: Color },
@@ -242,8 +246,11 @@ pub struct Decision {
     pub green: DeploymentPlan,
     /// The colour Service `<name>` selects; none until the first promotion.
     pub active_service: Option<Color>,
-    /// A canary colour Service `<name>` selects beside `active_service`.
+    /// A canary colour that takes a share of the traffic beside `active_service`: by pods
+    /// behind Service `<name>`, or (`routed`) by an HTTPRoute's weights.
     pub canary: Option<Color>,
+    /// The canary's share is carried by an HTTPRoute: Service `<name>` keeps one colour.
+    pub routed: bool,
     /// Metrics of the analysis run in status to measure now.
     pub due: Slots,
     /// The colour Service `<name>-preview` selects.
@@ -291,7 +298,7 @@ impl Decision {
     /// What Service `<name>` should select; none until the first promotion.
     pub fn live(&self) -> Option<Live> {
         match (self.active_service, self.canary) {
-            (Some(a), Some(c)) if a != c => Some(Live::Both),
+            (Some(a), Some(c)) if a != c && !self.routed => Some(Live::Both),
             (active, _) => active.map(Live::Only),
         }
     }
@@ -371,6 +378,8 @@ pub mod reason {
     pub const ANALYSIS_INCONCLUSIVE: &str = "AnalysisInconclusive";
     /// Post-promotion analysis failed (or could not tell): traffic went back to the old colour.
     pub const POST_PROMOTION_ANALYSIS_FAILED: &str = "PostPromotionAnalysisFailed";
+    /// A running analysis ended unjudged by `ragops.io/force-promote`.
+    pub const ANALYSIS_SKIPPED: &str = "AnalysisSkipped";
     /// A canary step set a new weight.
     pub const CANARY_WEIGHT: &str = "CanaryWeight";
     /// A canary step pauses.

@@ -24,7 +24,7 @@ type Slot = (
     fn(&mut HandledRequests) -> &mut Option<String>,
 );
 
-const SLOTS: [Slot; 4] = [
+const SLOTS: [Slot; 5] = [
     (annotation::PROMOTE, |r| &mut r.promote, |h| &mut h.promote),
     (annotation::ABORT, |r| &mut r.abort, |h| &mut h.abort),
     (
@@ -33,6 +33,11 @@ const SLOTS: [Slot; 4] = [
         |h| &mut h.rollback,
     ),
     (annotation::RETRY, |r| &mut r.retry, |h| &mut h.retry),
+    (
+        annotation::FORCE_PROMOTE,
+        |r| &mut r.force_promote,
+        |h| &mut h.force_promote,
+    ),
 ];
 
 /// The requests set by annotation whose id is not recorded as handled.

@@ -402,7 +402,7 @@ impl Run {
             .as_ref()
             .and_then(|p| p.canary.as_ref());
         let weight = weight.map_or(0, |c| c.weight);
-        let plan = super::canary::split(weight, self.total, Scaling::Fixed(self.total));
+        let plan = super::canary::split(weight, self.total, Scaling::Fixed(self.total), false);
         let (new, all) = (
             self.cluster.ready(*target),
             self.cluster.ready(target.other()),

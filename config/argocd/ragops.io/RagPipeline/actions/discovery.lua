@@ -12,6 +12,8 @@ local actions = {}
 actions["promote"] = { disabled = status.phase ~= "Paused" }
 actions["retry"] = { disabled = not retryable }
 actions["abort"] = { disabled = not inFlight }
+-- Past a running analysis too; not into a rollout that cannot be served (Degraded).
+actions["force-promote"] = { disabled = not inFlight or status.phase == "Degraded" }
 local rollingBack = status.rollback ~= nil
 actions["rollback"] = { disabled = inFlight or not hasPrevious or rollingBack }
 return actions

@@ -331,3 +331,52 @@ fn a_passed_post_promotion_analysis_schedules_the_scale_down() {
     assert_eq!(d.blue, DeploymentPlan::Keep);
     assert_eq!(d.requeue_after, Some(std::time::Duration::from_secs(30)));
 }
+
+#[test]
+fn a_forced_promotion_ends_a_running_analysis_unjudged_and_switches() {
+    for auto_promote in [true, false] {
+        let mut case = analysing(&[10]);
+        case.spec.auto_promote = auto_promote;
+        case.force = true;
+        let d = case.decide();
+        assert_eq!(
+            d.step,
+            CutoverStep::Promoted { color: Green },
+            "auto {auto_promote}"
+        );
+        let run = d.state.analysis.as_ref().unwrap();
+        assert_eq!(run.stage, PRE);
+        assert_eq!(run.phase, AnalysisPhase::Skipped);
+        assert!(reasons(&d).contains(&reason::ANALYSIS_SKIPPED));
+        assert!(d.consumed.force_promote && !d.consumed.promote);
+    }
+    // A plain promotion never skips it.
+    let mut case = analysing(&[10]);
+    case.spec.auto_promote = false;
+    case.promote = true;
+    let d = case.decide();
+    assert!(matches!(d.step, CutoverStep::Analysing { .. }));
+    assert!(!d.consumed.promote, "kept for when the analysis passes");
+}
+
+#[test]
+fn a_forced_promotion_does_not_bring_back_a_revision_whose_analysis_failed() {
+    let mut case = analysing(&[]);
+    case.results = vec![
+        result(PRE, "r2", 40, value(0.5)),
+        result(PRE, "r2", 41, value(0.5)),
+    ];
+    case.now = t(41);
+    let failed = case.decide();
+    assert_eq!(failed.step, CutoverStep::Failed);
+    let mut again = analysing(&[]);
+    again.state = failed.state.clone();
+    again.force = true;
+    again.now = t(42);
+    let d = again.decide();
+    assert_eq!(
+        d.step,
+        CutoverStep::Failed,
+        "a retry brings it back, not a promotion"
+    );
+}

@@ -67,9 +67,14 @@ fn weight_becomes_pods_rounded_up_with_both_colours_kept() {
     ];
     for ((w, total, scaling), (new, old)) in cases {
         assert_eq!(
-            split(w, total, scaling),
+            split(w, total, scaling, false),
             Split { new, old },
             "{w}% of {total}"
+        );
+        let routed = split(w, total, scaling, true);
+        assert_eq!(
+            routed.old, None,
+            "{w}% of {total}: a router keeps the old pods"
         );
     }
 }
@@ -135,7 +140,7 @@ fn a_higher_weight_adds_new_pods_before_it_takes_old_ones() {
             color: Green,
             step: 3,
             weight: 50,
-            until_promoted: true
+            paused: true
         }
     );
     assert_eq!(
@@ -280,7 +285,7 @@ fn a_background_analysis_measures_at_every_step_and_its_failure_aborts() {
             d.step,
             CutoverStep::Canary {
                 step: 1,
-                until_promoted: true,
+                paused: true,
                 ..
             }
         ),
@@ -335,4 +340,33 @@ fn the_live_service_splits_only_when_both_colours_have_ready_pods() {
             "{decided:?} from {current:?}"
         );
     }
+}
+
+#[test]
+fn with_an_http_route_the_weight_goes_on_the_route_and_the_old_pods_stay() {
+    use crate::api::{HttpRouteRef, TrafficRouting};
+    let mut case = canary(None, 4, up("r2", 1));
+    case.spec.canary.as_mut().unwrap().traffic_routing = Some(TrafficRouting {
+        http_route: HttpRouteRef {
+            name: "docs".into(),
+        },
+    });
+    let d = case.decide();
+    assert_eq!(weight(&d), Some((1, 25)));
+    assert_eq!(d.live(), Some(Live::Only(Blue)), "Service docs keeps blue");
+    assert_eq!((d.blue, d.canary), (DeploymentPlan::Keep, Some(Green)));
+    let wanted = crate::pipeline::route::wanted(&d, &case.observed);
+    assert_eq!(wanted, Some([(Blue, 75), (Green, 25)]));
+
+    // Green without a ready pod gets no weight; an abort puts it all back on blue.
+    let unready = observed(up("r1", 4), starting("r2", 1));
+    assert_eq!(
+        crate::pipeline::route::wanted(&d, &unready),
+        Some([(Blue, 100), (Green, 0)])
+    );
+    case.state = d.state.clone();
+    case.abort = true;
+    let d = case.decide();
+    let wanted = crate::pipeline::route::wanted(&d, &case.observed);
+    assert_eq!(wanted, Some([(Blue, 100), (Green, 0)]));
 }
