@@ -45,6 +45,9 @@ pub enum UserError {
     /// `spec.rollout.analysis` the operator cannot run.
     #[error("{field}: {message}")]
     InvalidAnalysis { field: String, message: String },
+    /// `spec.rollout.goldenSet` names a ConfigMap that is missing or does not parse.
+    #[error("{field}: {message}")]
+    InvalidGoldenSet { field: String, message: String },
 }
 
 impl UserError {
@@ -58,6 +61,7 @@ impl UserError {
             UserError::SourceNotFound(_) => "SourceNotFound",
             UserError::IndexNotReady(_) => "IndexNotReady",
             UserError::InvalidAnalysis { .. } => "InvalidAnalysis",
+            UserError::InvalidGoldenSet { .. } => "InvalidGoldenSet",
         }
     }
 

@@ -18,11 +18,13 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 mod analysis;
 mod gates;
+pub mod golden;
 mod model;
 mod operations;
 pub mod requests;
 
 pub use analysis::MEASURE_RECHECK;
+pub use golden::{GoldenResult, GoldenScores};
 pub use model::*;
 
 use self::gates::{Gate, Rollout};
@@ -190,6 +192,7 @@ fn roll_out(
         progress.failed_attempts = failed_attempts;
     }
     let mut run = state.analysis.take();
+    let mut golden = state.golden.take();
     let mut rollout = Rollout {
         input,
         target,
@@ -199,6 +202,7 @@ fn roll_out(
         progress: &mut progress,
         analysis: &mut run,
         d,
+        golden: &mut golden,
     };
     let verdict = gates::GATES
         .iter()
@@ -206,6 +210,7 @@ fn roll_out(
         .find(|g| *g != Gate::Pass);
     state.progress = Some(progress);
     state.analysis = run;
+    state.golden = golden;
     match verdict {
         Some(Gate::Pass) => unreachable!("found only gates that did not pass"),
         Some(Gate::Hold(step)) => d.step = step,
@@ -375,6 +380,7 @@ fn fail(
 ) {
     let event = match why {
         reason::ABORTED | reason::ANALYSIS_FAILED | reason::ANALYSIS_INCONCLUSIVE => why,
+        _ if golden::failure(why).is_some() => why,
         _ => reason::ROLLOUT_FAILED,
     };
     d.warning(event, format!("{why}: {message}"));

@@ -195,6 +195,11 @@ struct Run {
     results: Vec<AnalysisResult>,
     /// Whether the last reconciliation's status write went through (then it measures).
     recorded: bool,
+    /// The pipeline's golden set, and the recall@K a revision reaches on it.
+    golden_set: Option<crate::api::GoldenSetSpec>,
+    recall: fn(&str) -> f64,
+    /// Golden-set results back in memory, taken by the next reconciliation; a crash loses them.
+    golden: Vec<GoldenResult>,
 }
 
 impl Run {
@@ -211,6 +216,9 @@ impl Run {
             metric: |_| 0.0,
             results: vec![],
             recorded: false,
+            golden_set: None,
+            recall: |_| 1.0,
+            golden: vec![],
         }
     }
 
@@ -248,6 +256,7 @@ impl Run {
             },
             progress_deadline_seconds: 120,
             scale_down_delay_seconds: 20,
+            golden_set: self.golden_set.clone(),
             ..RolloutSpec::default()
         };
         for step in 1..300 {
@@ -258,6 +267,7 @@ impl Run {
             };
             let observed = self.cluster.observed();
             let results = std::mem::take(&mut self.results);
+            let golden = std::mem::take(&mut self.golden);
             let input = |probe| RolloutInput {
                 revision,
                 scaling: Scaling::Fixed(3),
@@ -269,6 +279,7 @@ impl Run {
                 analysis: self.analysis.as_ref(),
                 results: &results,
                 now: self.now,
+                golden: &golden,
             };
             let mut d = decide(input(None));
             assert_eq!(d, decide(input(None)), "decide is deterministic");
@@ -281,7 +292,7 @@ impl Run {
                 d = decide(input(Some(outcome)));
             }
             let changed = self.reconcile(&read, &d, revision, fault, step);
-            let measured = self.measure(&d, fault);
+            let measured = self.measure(&d, fault) | self.run_golden(&d, fault);
             let pending = requests::pending(&self.stored.annotations, &self.stored.handled);
             let settled = d.step == CutoverStep::Failed
                 || (d.step == CutoverStep::Steady
@@ -404,4 +415,5 @@ impl Run {
 }
 
 mod analysis;
+mod golden;
 mod scenarios;

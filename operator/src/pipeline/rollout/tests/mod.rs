@@ -22,6 +22,7 @@ fn spec() -> RolloutSpec {
         progress_deadline_seconds: 300,
         scale_down_delay_seconds: 30,
         analysis: None,
+        golden_set: None,
     }
 }
 
@@ -101,6 +102,7 @@ struct Case {
     analysis: Option<crate::analysis::CompiledAnalysis>,
     results: Vec<AnalysisResult>,
     now: Timestamp,
+    golden: Vec<GoldenResult>,
 }
 
 impl Case {
@@ -119,6 +121,7 @@ impl Case {
             analysis: None,
             results: vec![],
             now: t(10),
+            golden: vec![],
         }
     }
 
@@ -139,6 +142,7 @@ impl Case {
             analysis: self.analysis.as_ref(),
             results: &self.results,
             now: self.now,
+            golden: &self.golden,
         })
     }
 }
@@ -151,5 +155,6 @@ mod analysis;
 mod cutover;
 mod failures;
 mod first_deploy;
+pub(super) mod golden;
 mod operations;
 mod scaling;
