@@ -73,10 +73,11 @@ fn golden_set() -> String {
     lines.join("\n")
 }
 
-async fn create_golden_set(world: &World) -> Result<()> {
+/// ConfigMap `golden` with `text` under the default key.
+async fn create_golden_set(world: &World, text: &str) -> Result<()> {
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": { "name": "golden" },
-        "data": { "golden.jsonl": golden_set() },
+        "data": { "golden.jsonl": text },
     }))?;
     world
         .ns
@@ -91,7 +92,7 @@ async fn a_reindex_that_drops_recall_is_stopped_with_the_queries_named_and_one_t
 -> Result<()> {
     let world = World::with_pods("golden", spec_runtime(None)).await?;
     world.edit_docs(corpus()).await?;
-    create_golden_set(&world).await?;
+    create_golden_set(&world, &golden_set()).await?;
     let guard = TrafficGuard::start(&world, "handbook");
     let spec = json!({ "rollout": {
         "healthCheck": { "periodSeconds": 1, "successThreshold": 2 },
@@ -209,15 +210,8 @@ async fn a_missing_or_unparsable_golden_set_is_a_user_error_naming_the_field_and
     );
 
     // Created with a broken second line: the condition names the key and the line.
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "metadata": { "name": "golden" },
-        "data": { "golden.jsonl": "{\"query\": \"a\", \"expectSourceIDs\": [\"a.md\"]}\n{\"query\": \"b\"}\n" },
-    }))?;
-    world
-        .ns
-        .api::<ConfigMap>()
-        .create(&PostParams::default(), &cm)
-        .await?;
+    let broken = "{\"query\": \"a\", \"expectSourceIDs\": [\"a.md\"]}\n{\"query\": \"b\"}\n";
+    create_golden_set(&world, broken).await?;
     world
         .wait_pipeline("docs", "the line named", |p| {
             let conditions = p.status.as_ref().map(|s| s.conditions.as_slice());
