@@ -139,3 +139,33 @@ async fn a_query_without_an_answer_is_no_result_and_named() {
         .unwrap_err();
     assert_eq!(e, "green has no ready pods to query");
 }
+
+#[test]
+fn scores_are_operator_metrics_per_pipeline_and_colour() {
+    let metrics = Metrics::default();
+    let set = set();
+    let answers = set
+        .queries
+        .iter()
+        .map(|q| golden::score(q, &[half(&q.query)], 3));
+    let half = Scores {
+        queries: answers.collect(),
+    };
+    let scores = GoldenScores {
+        target: half,
+        active: Some(Scores::default()),
+    };
+    report(
+        &metrics,
+        &job(vec![], Some(vec![]), Duration::ZERO),
+        &scores,
+    );
+    let text = metrics.render();
+    for line in [
+        r#"ragops_golden_set_recall_at_k{color="green",namespace="ns",pipeline="p"} 0.5"#,
+        r#"ragops_golden_set_mrr{color="green",namespace="ns",pipeline="p"} 0.5"#,
+        r#"ragops_golden_set_recall_at_k{color="blue",namespace="ns",pipeline="p"} 0"#,
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}
