@@ -14,6 +14,7 @@ pub fn analysis_node(run: Option<&AnalysisRunStatus>, now: Timestamp) -> Option<
     let stage = match run.stage {
         AnalysisStage::PrePromotion => "pre-promotion",
         AnalysisStage::PostPromotion => "post-promotion",
+        AnalysisStage::Canary => "canary",
     };
     let label = format!(
         "analysis {stage} of {} ({}): {:?}, started {} ago",

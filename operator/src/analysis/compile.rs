@@ -58,6 +58,7 @@ pub struct CompiledAnalysis {
     pub metrics: Vec<CompiledMetric>,
     pre_promotion: Vec<usize>,
     post_promotion: Vec<usize>,
+    canary: Vec<usize>,
 }
 
 /// Compiles `spec.rollout.analysis`; the first problem found is the error.
@@ -96,11 +97,13 @@ pub fn compile(spec: &AnalysisSpec) -> Result<CompiledAnalysis, SpecError> {
         "postPromotion",
         spec.post_promotion.as_ref().map(|s| &s.metrics),
     )?;
+    let canary = stage("canary", spec.canary.as_ref().map(|s| &s.metrics))?;
     Ok(CompiledAnalysis {
         address: spec.prometheus.as_ref().map(|p| p.address.clone()),
         metrics,
         pre_promotion,
         post_promotion,
+        canary,
     })
 }
 
@@ -168,6 +171,7 @@ impl CompiledAnalysis {
         match stage {
             AnalysisStage::PrePromotion => &self.pre_promotion,
             AnalysisStage::PostPromotion => &self.post_promotion,
+            AnalysisStage::Canary => &self.canary,
         }
     }
 

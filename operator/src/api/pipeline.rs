@@ -232,6 +232,10 @@ fn default_scale_down_percent() -> i32 {
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.strategy) || self.strategy != 'canary' || has(self.canary)").message("rollout.canary is required when rollout.strategy is canary").field_path(".canary"),
+    validation = Rule::new("!has(self.canary) || !(has(self.canary.analysis) || self.canary.steps.exists(s, has(s.analysis))) || (has(self.analysis) && has(self.analysis.canary))").message("rollout.canary runs analysis: name its metrics in rollout.analysis.canary").field_path(".analysis")
+)]
 pub struct RolloutSpec {
     /// Switch traffic as soon as the new colour is healthy; when false, wait for the
     /// `ragops.io/promote` annotation.
@@ -258,6 +262,22 @@ pub struct RolloutSpec {
     /// before traffic moves: a re-index or retrieval change that makes answers worse fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub golden_set: Option<super::GoldenSetSpec>,
+    /// `blueGreen` (the default: all traffic moves at once) or `canary` (in the weighted steps of
+    /// `canary`).
+    #[serde(default)]
+    pub strategy: super::RolloutStrategy,
+    /// The steps of a canary rollout; required with `strategy: canary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<super::CanarySpec>,
+}
+
+impl RolloutSpec {
+    /// The canary steps, when the strategy is `canary`.
+    pub fn canary(&self) -> Option<&super::CanarySpec> {
+        self.canary
+            .as_ref()
+            .filter(|_| self.strategy == super::RolloutStrategy::Canary)
+    }
 }
 
 impl Default for RolloutSpec {
@@ -270,6 +290,8 @@ impl Default for RolloutSpec {
             scale_down_delay_seconds: default_scale_down_delay(),
             analysis: None,
             golden_set: None,
+            strategy: super::RolloutStrategy::BlueGreen,
+            canary: None,
         }
     }
 }

@@ -22,7 +22,8 @@ pub const MAX_ANALYSIS_METRICS: usize = 10;
     validation = Rule::new("self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))").message("analysis.metrics: metric names must be unique").field_path(".metrics"),
     validation = Rule::new("!has(self.prePromotion) || self.prePromotion.metrics.all(n, self.metrics.exists(m, m.name == n))").message("analysis.prePromotion.metrics: every name must be one of analysis.metrics").field_path(".prePromotion.metrics"),
     validation = Rule::new("!has(self.postPromotion) || self.postPromotion.metrics.all(n, self.metrics.exists(m, m.name == n))").message("analysis.postPromotion.metrics: every name must be one of analysis.metrics").field_path(".postPromotion.metrics"),
-    validation = Rule::new("has(self.prePromotion) || has(self.postPromotion)").message("analysis: name the metrics to run in prePromotion, postPromotion or both")
+    validation = Rule::new("!has(self.canary) || self.canary.metrics.all(n, self.metrics.exists(m, m.name == n))").message("analysis.canary.metrics: every name must be one of analysis.metrics").field_path(".canary.metrics"),
+    validation = Rule::new("has(self.prePromotion) || has(self.postPromotion) || has(self.canary)").message("analysis: name the metrics to run in prePromotion, postPromotion or canary")
 )]
 pub struct AnalysisSpec {
     /// The Prometheus to query; the operator's `--prometheus-url` when absent.
@@ -42,6 +43,10 @@ pub struct AnalysisSpec {
     /// `initialDelaySeconds + (count - 1) × intervalSeconds`, sooner with early success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_promotion: Option<AnalysisStageSpec>,
+    /// Metrics a canary rollout runs at its `analysis` steps or in the background
+    /// (`rollout.canary.analysis`), measuring the live traffic the new colour's share gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<AnalysisStageSpec>,
 }
 
 /// Where the metrics come from.
@@ -177,4 +182,4 @@ fn default_count() -> i32 {
 
 #[cfg(test)]
 #[path = "pipeline_analysis_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -18,6 +18,8 @@ pub enum AnalysisStage {
     PrePromotion,
     /// After the selector moved; failing it rolls traffic back.
     PostPromotion,
+    /// At a canary's analysis steps or in its background; failing it aborts the canary.
+    Canary,
 }
 
 /// Where an analysis run, or one of its metrics, stands.

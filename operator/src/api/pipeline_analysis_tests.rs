@@ -16,7 +16,7 @@ fn schema() -> Value {
 }
 
 /// The messages of the rules `value` breaks, anywhere under `schema`.
-fn violations(schema: &Value, value: &Value, out: &mut Vec<String>) {
+pub(in crate::api) fn violations(schema: &Value, value: &Value, out: &mut Vec<String>) {
     for rule in schema["x-kubernetes-validations"]
         .as_array()
         .into_iter()
@@ -79,7 +79,7 @@ fn bad_analyses_are_refused_with_a_message_naming_the_field() {
         (format!("metrics: [{builtin}]\npostPromotion: {{metrics: [x]}}"),
          vec!["analysis.postPromotion.metrics: every name must be one of analysis.metrics"]),
         (format!("metrics: [{builtin}]"),
-         vec!["analysis: name the metrics to run in prePromotion, postPromotion or both"]),
+         vec!["analysis: name the metrics to run in prePromotion, postPromotion or canary"]),
         ("metrics: [{name: e}]\nprePromotion: {metrics: [e]}".into(),
          vec!["analysis.metrics: give exactly one of query or builtin"]),
         ("metrics: [{name: e, query: up, builtin: errorRatio, threshold: 1, successCondition: 'result > 0'}]\nprePromotion: {metrics: [e]}".into(),

@@ -144,6 +144,21 @@ pub struct RolloutProgress {
     /// Failed attempts of this first deploy before this one (it is retried automatically).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_attempts: Option<i32>,
+    /// Where a canary rollout stands in `rollout.canary.steps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryProgress>,
+}
+
+/// The canary step in force and the weight it set.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryProgress {
+    /// Index of the step in force in `rollout.canary.steps`; their count once all have passed.
+    pub step: i32,
+    /// Percent of the pods the new colour runs (the last `setWeight` reached); 0 before the first.
+    pub weight: i32,
+    /// When the step in force began; a timed pause counts from here.
+    pub step_started_at: Time,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]

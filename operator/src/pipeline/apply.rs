@@ -235,6 +235,7 @@ pub async fn apply(
         blue,
         green,
         active_service,
+        traffic_first,
         preview_service,
         hpa,
         pdb,
@@ -250,6 +251,11 @@ pub async fn apply(
         let current = crate::watch::get(&stores.config_maps, owner.namespace, &source.name_any());
         w.apply(source, current.as_deref()).await?;
     }
+    // Traffic leaves a colour before its pods can: a canary's end or abort.
+    if let Some(active) = active_service.as_ref().filter(|_| traffic_first) {
+        w.move_traffic(active, observed.active_service.as_ref())
+            .await?;
+    }
     let blue = w.workload(Color::Blue, blue, observed).await?;
     let green = w.workload(Color::Green, green, observed).await?;
     if blue || green {
@@ -259,7 +265,7 @@ pub async fn apply(
         w.apply(preview, observed.preview_service.as_ref()).await?;
     }
     // The cutover itself: the active Service's selector moves to the new colour.
-    if let Some(active) = &active_service {
+    if let Some(active) = active_service.as_ref().filter(|_| !traffic_first) {
         w.move_traffic(active, observed.active_service.as_ref())
             .await?;
     }

@@ -10,7 +10,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::build::{self, Validated};
 use super::observe::Snapshot;
-use super::rollout::{self, Decision, DeploymentPlan};
+use super::rollout::{self, Decision, DeploymentPlan, Live};
 use crate::api::Color;
 
 /// The runtime config and pod template of the desired revision.
@@ -61,6 +61,8 @@ pub struct Desired {
     pub green: Workload,
     /// Service `<name>`: absent until the first promotion.
     pub active_service: Option<Service>,
+    /// It narrows from both colours to one: it moves before the Deployments change.
+    pub traffic_first: bool,
     pub preview_service: Option<Service>,
     pub hpa: Option<HorizontalPodAutoscaler>,
     pub pdb: Option<PodDisruptionBudget>,
@@ -92,12 +94,14 @@ impl Desired {
             DeploymentPlan::Scale { replicas } => Workload::Scale(replicas),
         };
         let active = decision.active_service;
+        let live = live_color(decision.live(), observed);
         Self {
             config_map: build::config_map(v, config_versions(observed, rendered)),
             sources,
             blue: workload(Color::Blue),
             green: workload(Color::Green),
-            active_service: live_color(active, observed).map(|c| build::active_service(v, c)),
+            active_service: live.map(|l| build::active_service(v, l)),
+            traffic_first: rollout::traffic_first(observed.live(), live),
             preview_service: decision
                 .preview_service
                 .map(|c| build::preview_service(v, c)),
@@ -147,9 +151,9 @@ impl Desired {
     }
 }
 
-/// The colour the live Service should select (see [`rollout::live_color`]).
-pub fn live_color(decided: Option<Color>, observed: &Snapshot) -> Option<Color> {
-    rollout::live_color(decided, observed.live_color(), &observed.observed())
+/// What the live Service should select (see [`rollout::live_color`]).
+pub fn live_color(decided: Option<Live>, observed: &Snapshot) -> Option<Live> {
+    rollout::live_color(decided, observed.live(), &observed.observed())
 }
 
 /// Names of wanted children, by kind.

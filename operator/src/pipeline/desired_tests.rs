@@ -18,6 +18,8 @@ fn decision(
         blue,
         green,
         active_service: active,
+        canary: None,
+        due: Default::default(),
         preview_service: preview,
         events: vec![],
         requeue_after: None,
@@ -145,7 +147,7 @@ fn the_live_service_never_moves_to_a_colour_without_a_ready_pod() {
     let rendered = Rendered::new(&v);
     let green = build::deployment(&v, Color::Green, 2, &rendered.template, "r2");
     let on_blue = Snapshot {
-        active_service: Some(build::active_service(&v, Color::Blue)),
+        active_service: Some(build::active_service(&v, Live::Only(Color::Blue))),
         green: Some(green),
         ..Snapshot::default()
     };
@@ -164,6 +166,7 @@ fn the_live_service_never_moves_to_a_colour_without_a_ready_pod() {
         (None, on_blue, None),
     ];
     for (decided, observed, live) in cases {
+        let (decided, live) = (decided.map(Live::Only), live.map(Live::Only));
         assert_eq!(live_color(decided, &observed), live, "decided {decided:?}");
     }
 }

@@ -9,11 +9,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::build::{
-    COLOR_LABEL, REVISION_LABEL, RUNTIME_PORT, config_map_name, deployment_name,
+    COLOR_LABEL, PIPELINE_LABEL, REVISION_LABEL, RUNTIME_PORT, config_map_name, deployment_name,
     preview_service_name,
 };
 use super::cache::Stores;
-use super::rollout::{ColorObservation, Observed};
+use super::rollout::{ColorObservation, Live, Observed};
 use crate::api::Color;
 
 /// The children of one pipeline as the API server has them now.
@@ -78,14 +78,15 @@ impl Snapshot {
             .collect()
     }
 
-    /// The colour the live Service `<name>` selects now.
-    pub fn live_color(&self) -> Option<Color> {
+    /// What the live Service `<name>` selects now.
+    pub fn live(&self) -> Option<Live> {
         let svc = self.active_service.as_ref()?;
         let selector = svc.spec.as_ref()?.selector.as_ref();
-        match label(selector, COLOR_LABEL)? {
-            "blue" => Some(Color::Blue),
-            "green" => Some(Color::Green),
-            _ => None,
+        match label(selector, COLOR_LABEL) {
+            Some("blue") => Some(Live::Only(Color::Blue)),
+            Some("green") => Some(Live::Only(Color::Green)),
+            Some(_) => None,
+            None => label(selector, PIPELINE_LABEL).map(|_| Live::Both),
         }
     }
 

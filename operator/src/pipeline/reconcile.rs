@@ -21,13 +21,12 @@ use super::desired::{self, Desired, Rendered};
 use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
 use super::rollout::{
-    self, AnalysisResult, CutoverStep, Decision, DeploymentPlan, GoldenResult, Requests,
-    RolloutInput, Scaling,
+    self, AnalysisResult, CutoverStep, Decision, GoldenResult, Requests, RolloutInput, Scaling,
 };
 use super::validate::{self, UserError};
 use super::{Context, golden_runs, monitoring_status, resync_after, status, uncached, writes};
 use crate::analysis::CompiledAnalysis;
-use crate::api::{Color, RagPipeline, RagPipelineStatus};
+use crate::api::{RagPipeline, RagPipelineStatus};
 use crate::apply::Applied;
 use crate::context::Note;
 use crate::crash;
@@ -123,10 +122,10 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let confirm = irreversible(&decision, &observed);
     let written = writes::status(p, ctx, &status, confirm).await?;
     // Recorded: now the metrics it says are due are measured, in the background.
-    if let (CutoverStep::Analysing { due, .. }, Some(run), Some(a)) =
-        (decision.step, &decision.state.analysis, &analysis)
+    if let (false, Some(run), Some(a)) =
+        (decision.due.is_empty(), &decision.state.analysis, &analysis)
     {
-        analyses.measure(a, run, due, &ns, &name);
+        analyses.measure(a, run, decision.due, &ns, &name);
     }
     if let Some(set) = golden_set {
         golden_runs::start(p, ctx, &decision, &observed, set).await?;
@@ -150,18 +149,15 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     Ok(Action::requeue(decision.requeue_after.unwrap_or(resync)))
 }
 
-/// Whether applying `decision` would move the live Service or scale a running colour to zero:
-/// the writes that must never follow a decision made on an outdated status, so the status write
-/// before them goes out (and checks the status read is current) even when nothing in it changed.
+/// Whether applying `decision` would move the live Service or take pods from a running colour
+/// (to zero, or to a canary's share): the writes that must never follow a decision made on an
+/// outdated status, so the status write before them goes out (and checks the status read is
+/// current) even when nothing in it changed.
 fn irreversible(decision: &Decision, observed: &Snapshot) -> bool {
-    let live = observed.live_color();
-    let moves = desired::live_color(decision.active_service, observed) != live;
+    let live = observed.live();
+    let moves = desired::live_color(decision.live(), observed) != live;
     let colours = observed.observed();
-    let stops = Color::ALL.into_iter().any(|c| {
-        decision.plan(c) == DeploymentPlan::Scale { replicas: 0 }
-            && colours.get(c).is_some_and(|o| o.replicas > 0)
-    });
-    moves || stops
+    moves || rollout::shrinks(decision, &colours)
 }
 
 /// The kill points after a status write (and its Events) that recorded a cutover or a failure,

@@ -152,8 +152,12 @@ fn post_promotion(state: &RolloutState, serving: &Serving) -> Summary {
 
 fn in_flight(decision: &Decision, target: &str) -> Summary {
     match decision.step {
-        CutoverStep::Analysing { color, .. } => {
-            let message = format!("revision {target} on {color} is under pre-promotion analysis");
+        CutoverStep::Analysing { color, stage, .. } => {
+            let stage = match stage {
+                AnalysisStage::Canary => "canary",
+                _ => "pre-promotion",
+            };
+            let message = format!("revision {target} on {color} is under {stage} analysis");
             summary(
                 Phase::Progressing,
                 (false, "RolloutInProgress"),
@@ -200,6 +204,33 @@ fn in_flight(decision: &Decision, target: &str) -> Summary {
                 Phase::Progressing,
                 (false, "RolloutInProgress"),
                 (true, "HealthChecking"),
+                None,
+                message,
+            )
+        }
+        CutoverStep::Canary {
+            color,
+            step,
+            weight,
+            until_promoted,
+        } => {
+            let message = format!(
+                "revision {target} on {color} is at canary step {step}, weight {weight}%{}",
+                if until_promoted {
+                    ": annotate ragops.io/promote to go on"
+                } else {
+                    ""
+                }
+            );
+            let (phase, why) = if until_promoted {
+                (Phase::Paused, "CanaryPaused")
+            } else {
+                (Phase::Progressing, "CanaryStep")
+            };
+            summary(
+                phase,
+                (false, "RolloutInProgress"),
+                (true, why),
                 None,
                 message,
             )

@@ -14,6 +14,8 @@ fn decision(step: CutoverStep, state: RolloutState) -> Decision {
         state,
         blue: DeploymentPlan::Keep,
         green: DeploymentPlan::Keep,
+        canary: None,
+        due: Default::default(),
         active_service: None,
         preview_service: None,
         events: vec![],

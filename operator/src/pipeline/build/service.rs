@@ -4,17 +4,20 @@
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Validated, preview_service_name};
+use std::collections::BTreeMap;
+
+use super::{PIPELINE_LABEL, Validated, preview_service_name};
 use crate::api::Color;
+use crate::pipeline::rollout::Live;
 
 /// Port both Services expose.
 pub const SERVICE_PORT: i32 = 80;
 
-fn service(v: &Validated, name: String, color: Color) -> Service {
+fn service(v: &Validated, name: String, selector: BTreeMap<String, String>) -> Service {
     Service {
         metadata: v.meta(name),
         spec: Some(ServiceSpec {
-            selector: Some(v.selector(color)),
+            selector: Some(selector),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
                 port: SERVICE_PORT,
@@ -28,12 +31,17 @@ fn service(v: &Validated, name: String, color: Color) -> Service {
     }
 }
 
-pub fn active_service(v: &Validated, color: Color) -> Service {
-    service(v, v.name(), color)
+/// Service `<name>`: one colour, or both while a canary splits the traffic by pods.
+pub fn active_service(v: &Validated, live: Live) -> Service {
+    let selector = match live {
+        Live::Only(color) => v.selector(color),
+        Live::Both => BTreeMap::from([(PIPELINE_LABEL.into(), v.name())]),
+    };
+    service(v, v.name(), selector)
 }
 
 pub fn preview_service(v: &Validated, color: Color) -> Service {
-    service(v, preview_service_name(&v.name()), color)
+    service(v, preview_service_name(&v.name()), v.selector(color))
 }
 
 #[cfg(test)]
@@ -45,7 +53,7 @@ mod tests {
     #[test]
     fn services_select_one_colour() {
         let v = validated();
-        let active = active_service(&v, Color::Blue);
+        let active = active_service(&v, Live::Only(Color::Blue));
         let preview = preview_service(&v, Color::Green);
         assert_eq!(active.metadata.name.as_deref(), Some("docs"));
         assert_eq!(preview.metadata.name.as_deref(), Some("docs-preview"));
@@ -54,6 +62,17 @@ mod tests {
         assert_eq!(
             (color(&active).as_str(), color(&preview).as_str()),
             ("blue", "green")
+        );
+    }
+
+    #[test]
+    fn a_split_selects_every_pod_of_the_pipeline() {
+        let v = validated();
+        let both = active_service(&v, Live::Both);
+        let selector = both.spec.unwrap().selector.unwrap();
+        assert_eq!(
+            selector,
+            BTreeMap::from([(PIPELINE_LABEL.into(), "docs".into())])
         );
     }
 }

@@ -44,6 +44,7 @@ fn stage_name(stage: AnalysisStage) -> &'static str {
     match stage {
         AnalysisStage::PrePromotion => "pre-promotion",
         AnalysisStage::PostPromotion => "post-promotion",
+        AnalysisStage::Canary => "canary",
     }
 }
 
@@ -79,17 +80,27 @@ fn hold(d: &mut Decision, now: Timestamp, step: &RunStep, color: Color, stage: A
     } else if let Some(at) = step.wake_at {
         d.requeue(until(now, at));
     }
+    d.due = Slots::of(&step.measure);
     d.step = CutoverStep::Analysing {
         color,
         stage,
-        due: Slots::of(&step.measure),
+        due: d.due,
     };
 }
 
 /// The pre-promotion gate: a run for this revision and colour, started for this rollout, must
-/// succeed.
+/// succeed. A canary that reached its steps has passed it.
 pub fn analysed(r: &mut Rollout<'_, '_>) -> Gate {
-    let stage = AnalysisStage::PrePromotion;
+    if r.progress.canary.is_some() {
+        return Gate::Pass;
+    }
+    let since = r.progress.started_at.0;
+    run_gate(r, AnalysisStage::PrePromotion, since)
+}
+
+/// A run of `stage` for this revision and colour, started at or after `since`, must succeed:
+/// started when there is none, held while it runs.
+pub fn run_gate(r: &mut Rollout<'_, '_>, stage: AnalysisStage, since: Timestamp) -> Gate {
     let Some(compiled) = r.input.analysis.filter(|a| !a.stage(stage).is_empty()) else {
         return Gate::Pass;
     };
@@ -98,12 +109,13 @@ pub fn analysed(r: &mut Rollout<'_, '_>) -> Gate {
         run.stage == stage
             && run.revision == r.revision
             && run.color == target
-            && run.started_at.0 >= r.progress.started_at.0
+            && run.started_at.0 >= since
     });
     if !fresh {
         *r.analysis = Some(compiled.start(stage, r.revision, target, now));
         let note = format!(
-            "pre-promotion analysis of revision {} on {target} started",
+            "{} analysis of revision {} on {target} started",
+            stage_name(stage),
             r.revision
         );
         r.d.event(reason::ANALYSIS_STARTED, note);
@@ -118,7 +130,7 @@ pub fn analysed(r: &mut Rollout<'_, '_>) -> Gate {
         }
         AnalysisPhase::Successful => {
             if ended {
-                let note = format!("{target} passed its pre-promotion analysis");
+                let note = format!("{target} passed its {} analysis", stage_name(stage));
                 r.d.event(reason::ANALYSIS_PASSED, note);
             }
             Gate::Pass
@@ -244,6 +256,8 @@ fn roll_back(
     d.warning(reason::POST_PROMOTION_ANALYSIS_FAILED, note);
     d.set_plan(previous, DeploymentPlan::Keep);
     d.set_plan(active, DeploymentPlan::Keep);
+    // After a canary the old colour may run only its last share: it takes its full count back.
+    super::canary::restore(input, d, Some(previous));
     d.step = CutoverStep::Promoted { color: previous };
     d.preview_service = Some(previous);
     d.requeue(until(input.now, at));

@@ -8,7 +8,9 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::SignedDuration;
 
-use super::{CutoverStep, Decision, ProbeOutcome, RolloutInput, reason, seconds, until};
+use super::{
+    CutoverStep, Decision, DeploymentPlan, ProbeOutcome, RolloutInput, reason, seconds, until,
+};
 use crate::api::{AnalysisRunStatus, Color, RolloutProgress};
 
 /// A rollout in flight, as the gates see it.
@@ -17,7 +19,12 @@ pub struct Rollout<'a, 'i> {
     pub target: Color,
     /// The revision rolling out (the spec's, or a rollback's).
     pub revision: &'a str,
+    /// Pods the new colour runs now (a canary step's share, else `total`).
     pub replicas: i32,
+    /// Pods the pipeline runs as a whole.
+    pub total: i32,
+    /// The colour serving now, if any.
+    pub active: Option<Color>,
     /// Nothing serves yet: no traffic to protect.
     pub first_deploy: bool,
     pub progress: &'a mut RolloutProgress,
@@ -26,6 +33,18 @@ pub struct Rollout<'a, 'i> {
     pub d: &'a mut Decision,
     /// The golden-set run in status (`status.goldenSet`).
     pub golden: &'a mut Option<crate::api::GoldenSetStatus>,
+}
+
+impl Rollout<'_, '_> {
+    /// The new colour's Deployment with `replicas` pods: the spec's revision is applied, a
+    /// rollback's (already in its Deployment) only scaled.
+    pub fn plan(&self, replicas: i32) -> DeploymentPlan {
+        if self.revision == self.input.revision {
+            DeploymentPlan::Apply { replicas }
+        } else {
+            DeploymentPlan::Scale { replicas }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -38,15 +57,16 @@ pub enum Gate {
 }
 
 /// In order: a deadline, the new colour up, verified by probes and smoke queries, answering,
-/// clearing its golden set, passing its pre-promotion analysis, and (when asked for) promoted by hand. A manual promotion
-/// never skips the analysis: it comes first.
-pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 7] = [
+/// clearing its golden set, passing its pre-promotion analysis, through its canary steps, and
+/// (when asked for) promoted by hand. A manual promotion never skips the analysis: it comes first.
+pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 8] = [
     deadline,
     available,
     verified,
     answering,
     super::golden::golden,
     super::analysis::analysed,
+    super::canary::stepped,
     promotion,
 ];
 
@@ -157,7 +177,9 @@ fn answering(r: &mut Rollout<'_, '_>) -> Gate {
 
 /// A manual gate protects live traffic; a first deploy has none to protect.
 fn promotion(r: &mut Rollout<'_, '_>) -> Gate {
-    if r.input.spec.auto_promote || r.input.requests.promote || r.first_deploy {
+    // A promotion a canary pause took in this decision passes that pause only.
+    let promoted = r.input.requests.promote && !r.d.consumed.promote;
+    if r.input.spec.auto_promote || promoted || r.first_deploy {
         return Gate::Pass;
     }
     // Announced once, in the decision that completed verification (or the analysis after it).

@@ -17,6 +17,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 mod analysis;
+mod canary;
+mod failure;
 mod gates;
 pub mod golden;
 mod model;
@@ -24,6 +26,8 @@ mod operations;
 pub mod requests;
 
 pub use analysis::MEASURE_RECHECK;
+pub use failure::first_deploy_backoff;
+use failure::{after_failure, schedule_retry};
 pub use golden::{GoldenResult, GoldenScores};
 pub use model::*;
 
@@ -49,6 +53,8 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
         blue: DeploymentPlan::Keep,
         green: DeploymentPlan::Keep,
         active_service: state.active.as_ref().map(|(c, _)| *c),
+        canary: None,
+        due: Slots::default(),
         preview_service: None,
         events: vec![],
         requeue_after: None,
@@ -72,20 +78,33 @@ pub fn decide(input: RolloutInput<'_>) -> Decision {
     d
 }
 
-/// The colour the live Service should select, given the one it selects now (`current`): the
-/// decided colour, unless it has no ready pod while the Service selects another. A status
-/// recorded ahead of the Service whose new colour lost its pods since never sends traffic to
-/// nothing; a later decision moves it once a pod is ready.
+/// What the live Service should select, given what it selects now (`current`): the decided
+/// selection, unless a colour it adds has no ready pod. A status recorded ahead of the Service
+/// whose new colour lost its pods since never sends traffic to nothing; a later decision moves it
+/// once a pod is ready. A split whose canary lost its pods narrows to the colour that has them.
 pub fn live_color(
-    decided: Option<Color>,
-    current: Option<Color>,
+    decided: Option<Live>,
+    current: Option<Live>,
     observed: &Observed,
-) -> Option<Color> {
-    let ready = |c: Color| observed.get(c).is_some_and(|o| o.ready_endpoints > 0);
+) -> Option<Live> {
     match decided {
-        Some(c) if current.is_some_and(|now| now != c) && !ready(c) => current,
+        Some(l) if current.is_some_and(|now| now != l) && !l.serves(observed) => {
+            if current == Some(Live::Both) {
+                // Out of a split, onto the colour that still serves.
+                let mut only = Color::ALL.into_iter().map(Live::Only);
+                only.find(|o| o.serves(observed)).or(current)
+            } else {
+                current
+            }
+        }
         other => other,
     }
+}
+
+/// Whether the live Service must move before the Deployments change: when it narrows from both
+/// colours to one, the other colour may be about to lose its pods.
+pub fn traffic_first(current: Option<Live>, next: Option<Live>) -> bool {
+    current == Some(Live::Both) && matches!(next, Some(Live::Only(_)))
 }
 
 /// Pods a new colour starts with: the fixed count, or what the HPA gave the active colour.
@@ -175,21 +194,21 @@ fn roll_out(
     let active = state.active.as_ref().map(|(c, _)| *c);
     let target = active.map_or(Color::Blue, Color::other);
     let Some(failed_attempts) = after_failure(input, state, d, target, wanted) else {
+        canary::restore(input, d, active);
         return;
     };
     state.failure = None;
     start(input, state, d, target, wanted);
-    // The spec's revision is applied; a rollback's revision is already in its Deployment.
-    let plan = if wanted == input.revision {
-        DeploymentPlan::Apply { replicas }
-    } else {
-        DeploymentPlan::Scale { replicas }
-    };
-    d.set_plan(target, plan);
     d.preview_service = Some(target);
     let mut progress = state.progress.take().expect("set by start");
     if failed_attempts.is_some() {
         progress.failed_attempts = failed_attempts;
+    }
+    if canary::splitting(progress.canary.as_ref()) {
+        d.canary = Some(target);
+    } else if input.spec.canary().is_some() {
+        // A canary superseded before it split gives the old colour its pods back.
+        canary::restore(input, d, active);
     }
     let mut run = state.analysis.take();
     let mut golden = state.golden.take();
@@ -197,13 +216,21 @@ fn roll_out(
         input,
         target,
         revision: wanted,
-        replicas,
+        // A first deploy has no traffic to split: it goes straight to its full count.
+        replicas: match active {
+            Some(_) => canary::target_replicas(input, progress.canary.as_ref(), replicas),
+            None => replicas,
+        },
+        total: replicas,
+        active,
         first_deploy: active.is_none(),
         progress: &mut progress,
         analysis: &mut run,
         d,
         golden: &mut golden,
     };
+    let plan = rollout.plan(rollout.replicas);
+    rollout.d.set_plan(target, plan);
     let verdict = gates::GATES
         .iter()
         .map(|gate| gate(&mut rollout))
@@ -217,77 +244,13 @@ fn roll_out(
         Some(Gate::Fail(why, message)) => {
             let attempts = state.progress.as_ref().and_then(|p| p.failed_attempts);
             fail(state, d, target, wanted, why, message);
+            canary::restore(input, d, active);
             if active.is_none() {
                 schedule_retry(input.now, state, d, attempts.unwrap_or(0) + 1);
             }
         }
         None => promote(input, state, d, target, active),
     }
-}
-
-/// Where a failed `wanted` revision stands: `None` while it stays failed (the decision is made),
-/// else the rollout goes on, carrying the failed attempts of a first deploy retried now.
-fn after_failure(
-    input: &RolloutInput<'_>,
-    state: &RolloutState,
-    d: &mut Decision,
-    target: Color,
-    wanted: &str,
-) -> Option<Option<i32>> {
-    let Some(failure) = state.failure.as_ref().filter(|f| f.revision == wanted) else {
-        return Some(None);
-    };
-    match failure.retry_at.as_ref().map(|t| t.0) {
-        Some(at) if input.now >= at => {
-            let attempts = failure.attempts.unwrap_or(1);
-            let note = format!(
-                "retrying the first deploy of revision {wanted} (attempt {})",
-                attempts + 1
-            );
-            d.event(reason::RETRYING, note);
-            Some(Some(attempts))
-        }
-        retry_at => {
-            d.step = CutoverStep::Failed;
-            d.preview_service = Some(target);
-            if input.observed.get(target).is_some_and(|o| o.replicas > 0) {
-                d.set_plan(target, DeploymentPlan::Scale { replicas: 0 });
-            }
-            if let Some(at) = retry_at {
-                d.requeue(until(input.now, at));
-            }
-            None
-        }
-    }
-}
-
-/// How long a failed first deploy waits before its next attempt: 30 s after the first failure,
-/// doubling with each further one, at most 10 minutes.
-pub fn first_deploy_backoff(attempts: i32) -> SignedDuration {
-    let doublings = u32::try_from(attempts.saturating_sub(1))
-        .unwrap_or(0)
-        .min(5);
-    SignedDuration::from_secs((30_i64 << doublings).min(600))
-}
-
-/// A first deploy that failed has no traffic to protect: it is tried again after a backoff. The
-/// count of attempts lives in the failure, so it survives a restart of the operator.
-fn schedule_retry(now: Timestamp, state: &mut RolloutState, d: &mut Decision, attempts: i32) {
-    let Some(failure) = state.failure.as_mut() else {
-        return;
-    };
-    let delay = first_deploy_backoff(attempts);
-    let at = now + delay;
-    failure.attempts = Some(attempts);
-    failure.retry_at = Some(Time(at));
-    let note = format!(
-        "nothing serves yet: the first deploy of revision {} is retried in {}s, at {at} \
-         (failed attempts: {attempts})",
-        failure.revision,
-        delay.as_secs()
-    );
-    d.event(reason::RETRY_SCHEDULED, note);
-    d.requeue(until(now, at));
 }
 
 /// Records the rollout of `revision` on `target`, starting it if it is new.
@@ -322,6 +285,7 @@ fn start(
         verified: false,
         last_probe_at: None,
         failed_attempts: None,
+        canary: None,
     });
     // A pending scale-down of the active colour's predecessor is the target itself, so the active
     // colour is never touched here.
@@ -350,6 +314,7 @@ fn promote(
         format!("traffic switched to {target} (revision {revision})"),
     );
     d.step = CutoverStep::Promoted { color: target };
+    d.canary = None;
     let analysed = active.is_some() && analysis::start_post(input, state, d, target, &revision);
     if let Some(old) = active.filter(|_| !analysed) {
         state.scale_down = Some(PendingScaleDown {
@@ -395,6 +360,7 @@ fn fail(
     state.target = None;
     state.progress = None;
     d.set_plan(target, DeploymentPlan::Scale { replicas: 0 });
+    d.canary = None;
     d.step = CutoverStep::Failed;
     d.requeue_after = None;
 }

@@ -40,6 +40,25 @@ impl Observed {
     }
 }
 
+/// What Service `<name>` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Live {
+    Only(Color),
+    /// Both colours: a canary's share of the traffic is its share of the ready pods.
+    Both,
+}
+
+impl Live {
+    /// Whether every colour it selects has a ready pod.
+    pub fn serves(self, observed: &Observed) -> bool {
+        let ready = |c: Color| observed.get(c).is_some_and(|o| o.ready_endpoints > 0);
+        match self {
+            Live::Only(c) => ready(c),
+            Live::Both => Color::ALL.into_iter().all(ready),
+        }
+    }
+}
+
 /// How many pods a colour runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scaling {
@@ -198,6 +217,14 @@ pub enum CutoverStep {
     },
     /// Verified; waiting for the promote annotation.
     AwaitingPromotion { color: Color },
+    /// A canary step holds: the pods of its weight are coming up, or it pauses (until promoted
+    /// when `until_promoted`).
+    Canary {
+        color: Color,
+        step: i32,
+        weight: i32,
+        until_promoted: bool,
+    },
     /// Traffic moved to this colour in this decision.
     Promoted { color: Color },
     /// The desired revision failed; the active colour (if any) keeps all traffic.
@@ -221,12 +248,29 @@ pub struct Decision {
     pub green: DeploymentPlan,
     /// The colour Service `<name>` selects; none until the first promotion.
     pub active_service: Option<Color>,
+    /// A canary colour Service `<name>` selects beside `active_service`.
+    pub canary: Option<Color>,
+    /// Metrics of the analysis run in status to measure now.
+    pub due: Slots,
     /// The colour Service `<name>-preview` selects.
     pub preview_service: Option<Color>,
     pub events: Vec<RolloutEvent>,
     pub requeue_after: Option<Duration>,
     /// Requests acted on (or with nothing to act on): their annotations are removed.
     pub consumed: Requests,
+}
+
+/// Whether `d` takes pods from a colour that runs them (to zero, or to a canary's share).
+pub fn shrinks(d: &Decision, observed: &Observed) -> bool {
+    Color::ALL.into_iter().any(|c| {
+        let now = observed.get(c).map_or(0, |o| o.replicas);
+        match d.plan(c) {
+            DeploymentPlan::Keep => false,
+            DeploymentPlan::Apply { replicas } | DeploymentPlan::Scale { replicas } => {
+                replicas < now
+            }
+        }
+    })
 }
 
 impl Decision {
@@ -251,6 +295,14 @@ impl Decision {
                 Some("failed")
             }
             _ => None,
+        }
+    }
+
+    /// What Service `<name>` should select; none until the first promotion.
+    pub fn live(&self) -> Option<Live> {
+        match (self.active_service, self.canary) {
+            (Some(a), Some(c)) if a != c => Some(Live::Both),
+            (active, _) => active.map(Live::Only),
         }
     }
 
@@ -329,4 +381,8 @@ pub mod reason {
     pub const ANALYSIS_INCONCLUSIVE: &str = "AnalysisInconclusive";
     /// Post-promotion analysis failed (or could not tell): traffic went back to the old colour.
     pub const POST_PROMOTION_ANALYSIS_FAILED: &str = "PostPromotionAnalysisFailed";
+    /// A canary step set a new weight.
+    pub const CANARY_WEIGHT: &str = "CanaryWeight";
+    /// A canary step pauses.
+    pub const CANARY_PAUSED: &str = "CanaryPaused";
 }

@@ -52,7 +52,7 @@ pub fn apply(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decisio
     }
     if requests.abort {
         d.consumed.abort = true;
-        return abort(state, d);
+        return abort(input, state, d);
     }
     if requests.rollback {
         d.consumed.rollback = true;
@@ -63,13 +63,15 @@ pub fn apply(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decisio
 
 /// Stops the rollout in flight: the new colour goes to zero, the old one keeps all traffic, and
 /// the revision is not rolled out again until the spec changes or a retry is asked for.
-fn abort(state: &mut RolloutState, d: &mut Decision) -> bool {
+fn abort(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision) -> bool {
     let Some((target, revision)) = state.target.clone() else {
         d.event(reason::NOTHING_TO_ABORT, "no rollout in flight".into());
         return false;
     };
     let message = format!("rollout of revision {revision} on {target} aborted by ragops.io/abort");
     fail(state, d, target, &revision, reason::ABORTED, message);
+    // A canary gave the old colour pods back to the new one: all of them return.
+    super::canary::restore(input, d, state.active.as_ref().map(|(c, _)| *c));
     d.preview_service = Some(target);
     true
 }
@@ -87,7 +89,7 @@ fn rollback(input: &RolloutInput<'_>, state: &mut RolloutState, d: &mut Decision
     }
     if state.target.is_some() {
         // Before a cutover, the previous revision is the one still serving.
-        return abort(state, d);
+        return abort(input, state, d);
     }
     let (Some((active, current)), Some((previous, to))) =
         (state.active.clone(), state.previous.clone())

@@ -35,7 +35,7 @@ const EVENT: SignedDuration = SignedDuration::from_secs(1);
 struct Cluster {
     blue: Option<Deploy>,
     green: Option<Deploy>,
-    service: Option<Color>,
+    service: Option<Live>,
     /// When pods that are starting become ready.
     ready_at: Option<Timestamp>,
 }
@@ -106,15 +106,11 @@ impl Cluster {
         before != format!("{:?}{:?}{:?}", self.blue, self.green, self.service)
     }
 
-    /// Whether applying `d` would move the Service or stop a running colour (see `reconcile`).
+    /// Whether applying `d` would move the Service or take pods from a running colour (see
+    /// `reconcile`).
     fn irreversible(&self, d: &Decision) -> bool {
         let observed = self.observed();
-        let moves = live_color(d.active_service, self.service, &observed) != self.service;
-        let stops = Color::ALL.into_iter().any(|c| {
-            d.plan(c) == DeploymentPlan::Scale { replicas: 0 }
-                && observed.get(c).is_some_and(|o| o.replicas > 0)
-        });
-        moves || stops
+        live_color(d.live(), self.service, &observed) != self.service || shrinks(d, &observed)
     }
 
     fn ready(&self, c: Color) -> i32 {
@@ -186,8 +182,8 @@ struct Run {
     /// Status writes that moved the active colour: promotions and rollbacks.
     cutovers: usize,
     failures: usize,
-    /// Colours the Service selected, in order, without repeats.
-    switches: Vec<Color>,
+    /// What the Service selected, in order, without repeats.
+    switches: Vec<Live>,
     /// The pipeline's analysis, and what Prometheus answers for a revision.
     analysis: Option<crate::analysis::CompiledAnalysis>,
     metric: fn(&str) -> f64,
@@ -195,8 +191,10 @@ struct Run {
     results: Vec<AnalysisResult>,
     /// Whether the last reconciliation's status write went through (then it measures).
     recorded: bool,
-    /// The pipeline's golden set, and the recall@K a revision reaches on it.
-    golden_set: Option<crate::api::GoldenSetSpec>,
+    spec: RolloutSpec,
+    /// Pods the pipeline runs.
+    total: i32,
+    /// The recall@K a revision reaches on the golden set (`spec.goldenSet`).
     recall: fn(&str) -> f64,
     /// Golden-set results back in memory, taken by the next reconciliation; a crash loses them.
     golden: Vec<GoldenResult>,
@@ -216,7 +214,17 @@ impl Run {
             metric: |_| 0.0,
             results: vec![],
             recorded: false,
-            golden_set: None,
+            spec: RolloutSpec {
+                health_check: HealthCheckSpec {
+                    success_threshold: 2,
+                    failure_threshold: 2,
+                    ..HealthCheckSpec::default()
+                },
+                progress_deadline_seconds: 120,
+                scale_down_delay_seconds: 20,
+                ..RolloutSpec::default()
+            },
+            total: 3,
             recall: |_| 1.0,
             golden: vec![],
         }
@@ -248,17 +256,7 @@ impl Run {
         fault: impl Fn(usize) -> Option<Fault>,
         stop: impl Fn(&Run) -> bool,
     ) -> Decision {
-        let spec = RolloutSpec {
-            health_check: HealthCheckSpec {
-                success_threshold: 2,
-                failure_threshold: 2,
-                ..HealthCheckSpec::default()
-            },
-            progress_deadline_seconds: 120,
-            scale_down_delay_seconds: 20,
-            golden_set: self.golden_set.clone(),
-            ..RolloutSpec::default()
-        };
+        let spec = self.spec.clone();
         for step in 1..300 {
             let fault = fault(step);
             let read = match fault {
@@ -270,7 +268,7 @@ impl Run {
             let golden = std::mem::take(&mut self.golden);
             let input = |probe| RolloutInput {
                 revision,
-                scaling: Scaling::Fixed(3),
+                scaling: Scaling::Fixed(self.total),
                 spec: &spec,
                 requests: requests::pending(&read.annotations, &read.handled),
                 state: &read.state,
@@ -351,22 +349,18 @@ impl Run {
             }
         }
         self.recorded = true;
-        let mut changed = self.cluster.apply(d, revision, self.now);
+        // Traffic leaves a colour before its pods do (see `apply`).
+        let live = live_color(d.live(), self.cluster.service, &self.cluster.observed());
+        let mut changed = false;
+        if traffic_first(self.cluster.service, live) {
+            changed |= self.move_traffic(d, step);
+        }
+        changed |= self.cluster.apply(d, revision, self.now);
         self.check_traffic(step);
         if fault == Some(Fault::AfterDeployments) {
             return true;
         }
-        let live = live_color(
-            d.active_service,
-            self.cluster.service,
-            &self.cluster.observed(),
-        );
-        if live != self.cluster.service {
-            self.cluster.service = live;
-            self.switches.extend(live);
-            changed = true;
-            self.check_traffic(step);
-        }
+        changed |= self.move_traffic(d, step);
         if fault == Some(Fault::AfterService) {
             return true;
         }
@@ -383,13 +377,52 @@ impl Run {
         changed
     }
 
-    fn check_traffic(&mut self, step: usize) {
-        if let Some(active) = self.cluster.service {
-            assert!(
-                self.cluster.ready(active) > 0,
-                "step {step}: the Service points at {active}, which has no ready pods"
-            );
+    /// The live Service follows the guarded decision; whether it moved.
+    fn move_traffic(&mut self, d: &Decision, step: usize) -> bool {
+        let live = live_color(d.live(), self.cluster.service, &self.cluster.observed());
+        if live == self.cluster.service {
+            return false;
         }
+        self.cluster.service = live;
+        self.switches.extend(live);
+        self.check_traffic(step);
+        true
+    }
+
+    /// Every colour the Service selects has a ready pod, and a canary's share of the ready pods
+    /// never exceeds the share its recorded weight plans.
+    fn check_traffic(&mut self, step: usize) {
+        let observed = self.cluster.observed();
+        let Some(live) = self.cluster.service else {
+            return;
+        };
+        assert!(
+            live.serves(&observed),
+            "step {step}: the Service selects {live:?}, without a ready pod in each colour"
+        );
+        let (Live::Both, Some((target, _))) = (live, &self.stored.state.target) else {
+            return;
+        };
+        let weight = self
+            .stored
+            .state
+            .progress
+            .as_ref()
+            .and_then(|p| p.canary.as_ref());
+        let weight = weight.map_or(0, |c| c.weight);
+        let plan = super::canary::split(weight, self.total, Scaling::Fixed(self.total));
+        let (new, all) = (
+            self.cluster.ready(*target),
+            self.cluster.ready(target.other()),
+        );
+        let all = all + new;
+        let planned = plan
+            .old
+            .map_or(1.0, |old| f64::from(plan.new) / f64::from(plan.new + old));
+        assert!(
+            f64::from(new) / f64::from(all) <= planned,
+            "step {step}: {target} has {new} of {all} ready pods at weight {weight}"
+        );
     }
 
     /// When the pipeline is reconciled next: at the first of a watch event (`event`: a write just
@@ -414,6 +447,12 @@ impl Run {
     }
 }
 
+/// Moves of the Service onto one colour after another.
+fn only<const N: usize>(colors: [Color; N]) -> Vec<Live> {
+    colors.into_iter().map(Live::Only).collect()
+}
+
 mod analysis;
+mod canary;
 mod golden;
 mod scenarios;

@@ -58,6 +58,7 @@ fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
     let stage = match stage {
         PRE => "prePromotion",
         POST => "postPromotion",
+        AnalysisStage::Canary => "canary",
     };
     let yaml = format!(
         "prometheus: {{address: 'http://prometheus:9090'}}\n\
@@ -106,7 +107,7 @@ fn a_passing_pre_promotion_analysis_promotes_once_whatever_fails() {
             Some((Green, "r2".into())),
             "{case}"
         );
-        assert_eq!(run.switches, [Blue, Green], "{case}");
+        assert_eq!(run.switches, only([Blue, Green]), "{case}");
         assert_eq!(run.cutovers, 2, "{case}");
         let analysis = run.stored.state.analysis.as_ref().unwrap();
         assert_eq!(
@@ -128,7 +129,7 @@ fn a_failing_pre_promotion_analysis_never_takes_traffic_whatever_fails() {
         let run = roll_out_r2(PRE, bad_r2, fault);
         let case = format!("{fault:?}");
         assert_eq!(run.stored.state.active, Some((Blue, "r1".into())), "{case}");
-        assert_eq!(run.switches, [Blue], "{case}");
+        assert_eq!(run.switches, only([Blue]), "{case}");
         let failure = run.stored.state.failure.as_ref().unwrap();
         assert_eq!(failure.reason, reason::ANALYSIS_FAILED, "{case}");
         assert_eq!(run.cluster.green.as_ref().unwrap().replicas, 0, "{case}");
@@ -141,7 +142,11 @@ fn a_failing_post_promotion_analysis_rolls_back_once_whatever_fails() {
         let mut run = roll_out_r2(POST, bad_r2, fault);
         let case = format!("{fault:?}");
         assert_eq!(run.stored.state.active, Some((Blue, "r1".into())), "{case}");
-        assert_eq!(run.switches, [Blue, Green, Blue], "{case}: no flip back");
+        assert_eq!(
+            run.switches,
+            only([Blue, Green, Blue]),
+            "{case}: no flip back"
+        );
         let rollback = RollbackState {
             from: "r2".into(),
             to: "r1".into(),
@@ -150,7 +155,7 @@ fn a_failing_post_promotion_analysis_rolls_back_once_whatever_fails() {
         assert_eq!(run.cluster.green.as_ref().unwrap().replicas, 0, "{case}");
         // Not promoted again while the spec stays on r2.
         run.converge("r2", |_| true);
-        assert_eq!(run.switches, [Blue, Green, Blue], "{case}");
+        assert_eq!(run.switches, only([Blue, Green, Blue]), "{case}");
     }
 }
 
@@ -164,7 +169,7 @@ fn a_passing_post_promotion_analysis_then_scales_the_old_colour_down() {
             Some((Green, "r2".into())),
             "{case}"
         );
-        assert_eq!(run.switches, [Blue, Green], "{case}");
+        assert_eq!(run.switches, only([Blue, Green]), "{case}");
         let analysis = run.stored.state.analysis.as_ref().unwrap();
         assert_eq!(
             (analysis.stage, analysis.phase),

@@ -56,7 +56,7 @@ fn roll_out_r2(r2: fn(&str) -> f64, fault: Option<(Fault, usize)>) -> Run {
     let faulty =
         move |step: usize| fault.and_then(|(f, every)| step.is_multiple_of(every).then_some(f));
     let mut run = Run::new();
-    run.golden_set = Some(spec());
+    run.spec.golden_set = Some(spec());
     run.recall = r2;
     run.converge_with("r1", |_| true, faulty, |_| false);
     run.converge_with("r2", |_| true, faulty, |_| false);
@@ -73,7 +73,7 @@ fn a_set_that_keeps_recall_promotes_once_whatever_fails() {
             Some((Green, "r2".into())),
             "{case}"
         );
-        assert_eq!(run.switches, [Blue, Green], "{case}");
+        assert_eq!(run.switches, only([Blue, Green]), "{case}");
         assert_eq!(run.cutovers, 2, "{case}");
         let golden = run.stored.state.golden.as_ref().unwrap();
         assert_eq!(golden.phase, GoldenSetPhase::Passed, "{case}");
@@ -88,7 +88,7 @@ fn a_set_that_regresses_never_takes_traffic_whatever_fails() {
         let run = roll_out_r2(|r| if r == "r2" { 0.7 } else { 1.0 }, fault);
         let case = format!("{fault:?}");
         assert_eq!(run.stored.state.active, Some((Blue, "r1".into())), "{case}");
-        assert_eq!(run.switches, [Blue], "{case}");
+        assert_eq!(run.switches, only([Blue]), "{case}");
         let failure = run.stored.state.failure.as_ref().unwrap();
         assert_eq!(failure.reason, golden_reason::RETRIEVAL_REGRESSED, "{case}");
         assert!(
@@ -105,7 +105,7 @@ fn a_first_deploy_below_the_minimum_never_takes_traffic_whatever_fails() {
         let faulty =
             move |step: usize| fault.and_then(|(f, every)| step.is_multiple_of(every).then_some(f));
         let mut run = Run::new();
-        run.golden_set = Some(spec());
+        run.spec.golden_set = Some(spec());
         run.recall = |_| 0.2;
         run.converge_with("r1", |_| true, faulty, |_| false);
         let case = format!("{fault:?}");

@@ -8,11 +8,11 @@ fn deploy_then_update_ends_on_the_new_colour_with_the_old_one_at_zero() {
     let mut run = Run::new();
     run.converge("r1", |_| true);
     assert_eq!(run.stored.state.active, Some((Blue, "r1".into())));
-    assert_eq!(run.cluster.service, Some(Blue));
+    assert_eq!(run.cluster.service, Some(Live::Only(Blue)));
 
     run.converge("r2", |_| true);
     assert_eq!(run.stored.state.active, Some((Green, "r2".into())));
-    assert_eq!(run.cluster.service, Some(Green));
+    assert_eq!(run.cluster.service, Some(Live::Only(Green)));
     assert_eq!(
         run.cluster.blue.as_ref().unwrap().replicas,
         0,
@@ -20,7 +20,7 @@ fn deploy_then_update_ends_on_the_new_colour_with_the_old_one_at_zero() {
     );
     assert_eq!(run.cluster.green.as_ref().unwrap().replicas, 3);
     assert_eq!(run.cutovers, 2);
-    assert_eq!(run.switches, [Blue, Green]);
+    assert_eq!(run.switches, only([Blue, Green]));
 }
 
 #[test]
@@ -29,7 +29,7 @@ fn an_unhealthy_update_never_takes_traffic() {
     run.converge("r1", |_| true);
     let d = run.converge("r2", |rev| rev != "r2");
     assert_eq!(d.step, CutoverStep::Failed);
-    assert_eq!(run.cluster.service, Some(Blue));
+    assert_eq!(run.cluster.service, Some(Live::Only(Blue)));
     assert_eq!(run.cluster.green.as_ref().unwrap().replicas, 0);
     assert_eq!(run.cluster.blue.as_ref().unwrap().ready, 3);
     assert_eq!((run.cutovers, run.failures), (1, 1));
@@ -47,7 +47,8 @@ fn promote_then_roll_back(fault: Fault, every: usize) -> Run {
     let mut run = Run::new();
     let on = |c: Color, rev: &'static str| {
         move |run: &Run| {
-            run.stored.state.active == Some((c, rev.into())) && run.cluster.service == Some(c)
+            run.stored.state.active == Some((c, rev.into()))
+                && run.cluster.service == Some(Live::Only(c))
         }
     };
     run.converge_with("r1", |_| true, faulty, |_| false);
@@ -70,8 +71,12 @@ fn every_fault_at_every_point_converges_to_one_cutover_each_and_no_flip_back() {
             let run = promote_then_roll_back(fault, every);
             let case = format!("{fault:?} every {every}");
             assert_eq!(run.stored.state.active, Some((Blue, "r1".into())), "{case}");
-            assert_eq!(run.cluster.service, Some(Blue), "{case}");
-            assert_eq!(run.switches, [Blue, Green, Blue], "{case}: no flip back");
+            assert_eq!(run.cluster.service, Some(Live::Only(Blue)), "{case}");
+            assert_eq!(
+                run.switches,
+                only([Blue, Green, Blue]),
+                "{case}: no flip back"
+            );
             assert_eq!(
                 run.cutovers, 3,
                 "{case}: one cutover per revision and rollback"
@@ -99,7 +104,11 @@ fn an_abort_by_id_under_faults_keeps_traffic_and_stays_aborted() {
             let d = run.converge_with("r2", |_| true, faulty, |_| false);
             let case = format!("{fault:?} every {every}");
             assert_eq!(d.step, CutoverStep::Failed, "{case}");
-            assert_eq!(run.switches, [Blue], "{case}: traffic never left blue");
+            assert_eq!(
+                run.switches,
+                only([Blue]),
+                "{case}: traffic never left blue"
+            );
             assert_eq!(run.cutovers, 1, "{case}");
             assert_eq!(
                 run.stored.state.failure.as_ref().map(|f| f.reason.as_str()),
@@ -118,21 +127,26 @@ fn a_request_whose_annotation_is_never_removed_is_acted_on_once() {
     let never_tidied = |_| Some(Fault::TidyFails);
     let mut run = Run::new();
     run.converge("r1", |_| true);
-    let on_green = |run: &Run| run.cluster.service == Some(Green);
+    let on_green = |run: &Run| run.cluster.service == Some(Live::Only(Green));
     run.converge_with("r2", |_| true, |_| None, on_green);
     run.annotate(annotation::ROLLBACK, "rb-1");
-    let back = |run: &Run| run.cluster.service == Some(Blue);
+    let back = |run: &Run| run.cluster.service == Some(Live::Only(Blue));
     run.converge_with("r2", |_| true, never_tidied, back);
     run.annotate(annotation::RETRY, "rt-1");
-    let again =
-        |run: &Run| run.cluster.service == Some(Green) && run.stored.state.rollback.is_none();
+    let again = |run: &Run| {
+        run.cluster.service == Some(Live::Only(Green)) && run.stored.state.rollback.is_none()
+    };
     run.converge_with("r2", |_| true, never_tidied, again);
     // Time passes with both annotations still set: nothing moves again.
     for _ in 0..3 {
         run.converge_with("r2", |_| true, never_tidied, |_| false);
     }
     assert_eq!(run.stored.annotations.len(), 2, "never removed");
-    assert_eq!(run.switches, [Blue, Green, Blue, Green], "no flip back");
+    assert_eq!(
+        run.switches,
+        only([Blue, Green, Blue, Green]),
+        "no flip back"
+    );
     assert_eq!(run.cutovers, 4, "r1, r2, the rollback, r2 again");
     assert_eq!(run.stored.state.active, Some((Green, "r2".into())));
 }

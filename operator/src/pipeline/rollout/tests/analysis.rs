@@ -11,10 +11,11 @@ const PRE: AnalysisStage = AnalysisStage::PrePromotion;
 const POST: AnalysisStage = AnalysisStage::PostPromotion;
 
 /// One builtin metric, `errors` (error ratio at most 0.05), measured twice 30 s apart, in `stage`.
-fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
+pub(super) fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
     let stage = match stage {
         PRE => "prePromotion",
         POST => "postPromotion",
+        AnalysisStage::Canary => "canary",
     };
     let spec: AnalysisSpec = serde_yaml::from_str(&format!(
         r#"
@@ -28,14 +29,14 @@ metrics:
     compile(&spec).unwrap()
 }
 
-fn value(v: f64) -> Result<QueryValue, QueryError> {
+pub(super) fn value(v: f64) -> Result<QueryValue, QueryError> {
     Ok(QueryValue::Number {
         value: v,
         text: v.to_string(),
     })
 }
 
-fn result(
+pub(super) fn result(
     stage: AnalysisStage,
     revision: &str,
     at: i64,

@@ -23,6 +23,8 @@ fn spec() -> RolloutSpec {
         scale_down_delay_seconds: 30,
         analysis: None,
         golden_set: None,
+        strategy: Default::default(),
+        canary: None,
     }
 }
 
@@ -63,6 +65,7 @@ fn progress(
         verified,
         last_probe_at: None,
         failed_attempts: None,
+        canary: None,
     })
 }
 
@@ -152,6 +155,7 @@ fn reasons(d: &Decision) -> Vec<&'static str> {
 }
 
 mod analysis;
+mod canary;
 mod cutover;
 mod failures;
 mod first_deploy;
