@@ -1,8 +1,8 @@
 //! The operator's own Prometheus metrics, served on `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -23,6 +23,10 @@ pub struct Metrics {
     pub api_timeouts: IntCounterVec,
     /// Analysis measurements taken, by pipeline, metric and outcome.
     pub analysis_measurements: IntCounterVec,
+    /// recall@K of the last golden-set run, by pipeline and colour.
+    pub golden_recall: GaugeVec,
+    /// MRR of the last golden-set run, by pipeline and colour.
+    pub golden_mrr: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -128,6 +132,22 @@ impl Default for Metrics {
             "From the probe that passed the promotion gate to the patch of the Service selector",
             vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         );
+        let gauge = |name: &str, help: &str| {
+            let g = GaugeVec::new(Opts::new(name, help), &["namespace", "pipeline", "color"])
+                .expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let golden_recall = gauge(
+            "ragops_golden_set_recall_at_k",
+            "recall@K of the last golden-set run, by pipeline and colour",
+        );
+        let golden_mrr = gauge(
+            "ragops_golden_set_mrr",
+            "Mean reciprocal rank of the last golden-set run, by pipeline and colour",
+        );
         Self {
             registry,
             reconciliations,
@@ -140,6 +160,8 @@ impl Default for Metrics {
             cutover_duration,
             api_timeouts,
             analysis_measurements,
+            golden_recall,
+            golden_mrr,
         }
     }
 }

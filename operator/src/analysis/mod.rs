@@ -20,6 +20,7 @@
 pub mod builtin;
 pub mod compile;
 pub mod condition;
+pub mod golden;
 pub mod measure;
 pub mod prometheus;
 pub mod run;

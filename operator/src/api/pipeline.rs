@@ -258,6 +258,10 @@ pub struct RolloutSpec {
     /// Prometheus metrics the new colour must pass before it takes traffic, after it, or both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<super::AnalysisSpec>,
+    /// Queries with the documents each should find, run against the new and the active colour
+    /// before traffic moves: a re-index or retrieval change that makes answers worse fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_set: Option<super::GoldenSetSpec>,
     /// `blueGreen` (the default: all traffic moves at once) or `canary` (in the weighted steps of
     /// `canary`).
     #[serde(default)]
@@ -285,6 +289,7 @@ impl Default for RolloutSpec {
             progress_deadline_seconds: default_progress_deadline(),
             scale_down_delay_seconds: default_scale_down_delay(),
             analysis: None,
+            golden_set: None,
             strategy: super::RolloutStrategy::BlueGreen,
             canary: None,
         }

@@ -118,6 +118,9 @@ pub struct RagPipelineStatus {
     /// `Ready`, `Progressing`, `Degraded`, `MonitoringReady`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The golden-set run of the rollout in flight, or of the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_set: Option<super::GoldenSetStatus>,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]

@@ -248,8 +248,12 @@ impl Users {
                     .any(|s| s.config_map.as_ref().is_some_and(|c| c.name == name))
             })
         });
+        let golden = self.in_namespace(cm.namespace()).filter(|p| {
+            let set = p.spec.rollout.golden_set.as_ref();
+            set.is_some_and(|g| g.config_map_ref.name == name)
+        });
         owner
-            .chain(readers.map(|p| ObjectRef::from_obj(&*p)))
+            .chain(readers.chain(golden).map(|p| ObjectRef::from_obj(&*p)))
             .collect()
     }
 

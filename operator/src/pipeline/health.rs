@@ -37,15 +37,16 @@ pub struct HttpHealthChecker {
     client: reqwest::Client,
 }
 
+/// The part of a `POST /v1/query` answer the gates read (also the golden set's runner).
 #[derive(Deserialize)]
-struct QueryAnswer {
-    sources: Vec<Source>,
+pub(super) struct QueryAnswer {
+    pub(super) sources: Vec<Source>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Source {
-    document_id: String,
+pub(super) struct Source {
+    pub(super) document_id: String,
     score: f64,
 }
 
@@ -166,7 +167,7 @@ fn judge(query: &SmokeQuery, top_k: i32, sources: &[Source]) -> Result<(), Strin
     Ok(())
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

@@ -8,6 +8,7 @@ pub mod by_pipeline;
 pub mod cache;
 pub mod desired;
 mod gauges;
+pub mod golden_runs;
 pub mod health;
 pub mod measurements;
 pub mod monitoring_status;
@@ -68,6 +69,8 @@ pub struct Context {
     pub analyses: Analyses,
     pub backoff: Backoff,
     pub settings: Settings,
+    /// Golden sets: parsed sets and the runs in the background.
+    pub goldens: golden_runs::GoldenRuns,
 }
 
 /// Runs the controller until a shutdown signal; `ready` turns true once every cache has synced.
@@ -93,6 +96,7 @@ pub async fn run(
         woken,
         invalid,
     );
+    let goldens = golden_runs::GoldenRuns::new(wake.clone(), shared.metrics.clone());
     let analyses = Analyses::new(
         metric_source,
         settings.prometheus_url.clone(),
@@ -116,6 +120,7 @@ pub async fn run(
         analyses,
         backoff: Backoff::default(),
         settings,
+        goldens,
     });
     let concurrency = ctx.settings.concurrency;
     let reconciling =

@@ -21,10 +21,12 @@ use super::desired::{self, Desired, Rendered};
 use super::health::CheckRequest;
 use super::observe::{self, Snapshot};
 use super::rollout::{
-    self, AnalysisResult, CutoverStep, Decision, Requests, RolloutInput, Scaling,
+    self, AnalysisResult, CutoverStep, Decision, GoldenResult, Requests, RolloutInput, Scaling,
 };
 use super::validate::{self, UserError};
-use super::{Context, monitoring_status, resync_after, route, status, uncached, writes};
+use super::{
+    Context, golden_runs, monitoring_status, resync_after, route, status, uncached, writes,
+};
 use crate::analysis::CompiledAnalysis;
 use crate::api::{RagPipeline, RagPipelineStatus};
 use crate::apply::Applied;
@@ -59,6 +61,14 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         Ok(a) => a,
         Err(user) => return user_error(p, ctx, &user, now).await,
     };
+    ctx.goldens.prune(|ns, name| {
+        crate::watch::get(&ctx.stores.pipelines, ns, name)
+            .is_some_and(|p| p.spec.rollout.golden_set.is_some())
+    });
+    let golden_set = match golden_runs::load(ctx, p).await? {
+        Ok(s) => s,
+        Err(user) => return user_error(p, ctx, &user, now).await,
+    };
     let ns = v.namespace();
     let name = v.name();
     let rendered = Rendered::new(&v);
@@ -70,9 +80,11 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         .unwrap_or_default();
     let asked = rollout::requests::pending(p.annotations(), &handled);
     let results = analyses.take(&ns, &name);
+    let golden = ctx.goldens.take(&ns, &name);
     let analysed = Analysed {
         compiled: analysis.as_deref(),
         results: &results,
+        golden: &golden,
     };
     let decision = decide(p, ctx, &rendered, &observed, asked, analysed, now).await?;
     let Some(sources) = uncached::sources(ctx, &v, &observed).await? else {
@@ -121,6 +133,9 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
         (decision.due.is_empty(), &decision.state.analysis, &analysis)
     {
         analyses.measure(a, run, decision.due, &ns, &name);
+    }
+    if let Some(set) = golden_set {
+        golden_runs::start(p, ctx, &decision, &observed, set).await?;
     }
     report_missing_crds(p, ctx, &status).await;
     record(p, ctx, &decision).await;
@@ -190,6 +205,7 @@ async fn user_error(
 struct Analysed<'a> {
     compiled: Option<&'a CompiledAnalysis>,
     results: &'a [AnalysisResult],
+    golden: &'a [GoldenResult],
 }
 
 /// The cutover decision, with the health gate run when the decision asks for it.
@@ -224,6 +240,7 @@ async fn decide(
         analysis: analysed.compiled,
         results: analysed.results,
         now,
+        golden: analysed.golden,
     };
     let decision = rollout::decide(RolloutInput {
         probe: None,

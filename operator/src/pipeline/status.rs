@@ -24,6 +24,7 @@ pub fn rollout_state(status: Option<&RagPipelineStatus>) -> RolloutState {
         previous: s.previous_color.zip(s.previous_revision.clone()),
         rollback: s.rollback.clone(),
         analysis: s.analysis.clone(),
+        golden: s.golden_set.clone(),
     }
 }
 
@@ -187,6 +188,16 @@ fn in_flight(decision: &Decision, target: &str) -> Summary {
                 message,
             )
         }
+        CutoverStep::GoldenSet { color } => {
+            let message = format!("revision {target} on {color} runs its golden set");
+            summary(
+                Phase::Progressing,
+                (false, "RolloutInProgress"),
+                (true, "GoldenSet"),
+                None,
+                message,
+            )
+        }
         CutoverStep::HealthCheck { color, .. } | CutoverStep::Verifying { color } => {
             let message = format!("revision {target} on {color} is being health-checked");
             summary(
@@ -241,7 +252,9 @@ fn failed(state: &RolloutState) -> Summary {
         Some(reason::ABORTED) => reason::ABORTED,
         Some(reason::ANALYSIS_FAILED) => reason::ANALYSIS_FAILED,
         Some(reason::ANALYSIS_INCONCLUSIVE) => reason::ANALYSIS_INCONCLUSIVE,
-        _ => reason::ROLLOUT_FAILED,
+        other => other
+            .and_then(super::rollout::golden::failure)
+            .unwrap_or(reason::ROLLOUT_FAILED),
     };
     summary(
         Phase::Degraded,
@@ -296,6 +309,7 @@ pub fn after_decision(
         analysis: state.analysis.clone(),
         observed_generation: generation,
         conditions: conditions::merge(previous, &wanted, generation, now),
+        golden_set: state.golden.clone(),
     }
 }
 

@@ -288,3 +288,63 @@ fn post_promotion_analysis_is_progressing_then_names_the_rollback() {
         .message;
     assert!(message.contains("result 0.9"), "{message}");
 }
+
+#[test]
+fn golden_set_outcomes_are_condition_reasons_and_the_run_is_written() {
+    let golden = crate::api::GoldenSetStatus {
+        revision: "r2".into(),
+        color: Color::Green,
+        phase: crate::api::GoldenSetPhase::Running,
+        started_at: Time(now()),
+        target: None,
+        active: None,
+        queries: None,
+        regressed: None,
+        message: None,
+    };
+    let running = RolloutState {
+        active: Some((Color::Blue, "r1".into())),
+        target: Some((Color::Green, "r2".into())),
+        golden: Some(golden),
+        ..RolloutState::default()
+    };
+    let d = decision(
+        CutoverStep::GoldenSet {
+            color: Color::Green,
+        },
+        running.clone(),
+    );
+    let s = after_decision(None, &d, &serving(2), Some(3), now());
+    assert_eq!(s.phase, Some(Phase::Progressing));
+    assert_eq!(condition(&s, PROGRESSING), ("True", "GoldenSet"));
+    assert_eq!(
+        rollout_state(Some(&s)).golden,
+        running.golden,
+        "the run is in status"
+    );
+    for why in [
+        "RetrievalRegressed",
+        "GoldenSetBelowMinimum",
+        "GoldenSetInconclusive",
+    ] {
+        let failed = RolloutState {
+            target: None,
+            failure: Some(RolloutFailure {
+                revision: "r2".into(),
+                reason: why.into(),
+                message: "green on the golden set: 3 of 10 queries regressed: \"q7\"".into(),
+                attempts: None,
+                retry_at: None,
+            }),
+            ..running.clone()
+        };
+        let s = after_decision(
+            None,
+            &decision(CutoverStep::Failed, failed),
+            &serving(2),
+            None,
+            now(),
+        );
+        assert_eq!(condition(&s, DEGRADED), ("True", why));
+    }
+}

@@ -48,6 +48,9 @@ pub enum UserError {
     /// `spec.rollout.canary.trafficRouting.httpRoute` the operator cannot set weights on.
     #[error("spec.rollout.canary.trafficRouting.httpRoute.name: {message}")]
     HttpRoute { message: String },
+    /// `spec.rollout.goldenSet` names a ConfigMap that is missing or does not parse.
+    #[error("{field}: {message}")]
+    InvalidGoldenSet { field: String, message: String },
 }
 
 impl UserError {
@@ -62,6 +65,7 @@ impl UserError {
             UserError::IndexNotReady(_) => "IndexNotReady",
             UserError::InvalidAnalysis { .. } => "InvalidAnalysis",
             UserError::HttpRoute { .. } => "HTTPRouteInvalid",
+            UserError::InvalidGoldenSet { .. } => "InvalidGoldenSet",
         }
     }
 

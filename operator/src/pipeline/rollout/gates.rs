@@ -31,6 +31,8 @@ pub struct Rollout<'a, 'i> {
     /// The analysis run in status (`status.analysis`).
     pub analysis: &'a mut Option<AnalysisRunStatus>,
     pub d: &'a mut Decision,
+    /// The golden-set run in status (`status.goldenSet`).
+    pub golden: &'a mut Option<crate::api::GoldenSetStatus>,
 }
 
 impl Rollout<'_, '_> {
@@ -55,13 +57,14 @@ pub enum Gate {
 }
 
 /// In order: a deadline, the new colour up, verified by probes and smoke queries, answering,
-/// passing its pre-promotion analysis, through its canary steps, and (when asked for) promoted
-/// by hand. A manual promotion never skips the analysis: it comes first.
-pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 7] = [
+/// clearing its golden set, passing its pre-promotion analysis, through its canary steps, and
+/// (when asked for) promoted by hand. A manual promotion never skips the analysis: it comes first.
+pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 8] = [
     deadline,
     available,
     verified,
     answering,
+    super::golden::golden,
     super::analysis::analysed,
     super::canary::stepped,
     promotion,
@@ -180,11 +183,11 @@ fn promotion(r: &mut Rollout<'_, '_>) -> Gate {
         return Gate::Pass;
     }
     // Announced once, in the decision that completed verification (or the analysis after it).
-    if r.d
-        .events
-        .iter()
-        .any(|e| e.reason == reason::HEALTH_CHECK_PASSED || e.reason == reason::ANALYSIS_PASSED)
-    {
+    if r.d.events.iter().any(|e| {
+        e.reason == reason::HEALTH_CHECK_PASSED
+            || e.reason == reason::ANALYSIS_PASSED
+            || e.reason == super::golden::reason::GOLDEN_SET_PASSED
+    }) {
         let note = format!(
             "{} is verified; annotate ragops.io/promote to switch traffic",
             r.target

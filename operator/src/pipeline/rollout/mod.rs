@@ -20,6 +20,7 @@ mod analysis;
 mod canary;
 mod failure;
 mod gates;
+pub mod golden;
 mod model;
 mod operations;
 pub mod requests;
@@ -27,6 +28,7 @@ pub mod requests;
 pub use analysis::MEASURE_RECHECK;
 pub use failure::first_deploy_backoff;
 use failure::{after_failure, schedule_retry};
+pub use golden::{GoldenResult, GoldenScores};
 pub use model::*;
 
 use self::gates::{Gate, Rollout};
@@ -231,6 +233,7 @@ fn roll_out(
         canary::restore(input, d, active);
     }
     let mut run = state.analysis.take();
+    let mut golden = state.golden.take();
     let mut rollout = Rollout {
         input,
         target,
@@ -246,6 +249,7 @@ fn roll_out(
         progress: &mut progress,
         analysis: &mut run,
         d,
+        golden: &mut golden,
     };
     let plan = rollout.plan(rollout.replicas);
     rollout.d.set_plan(target, plan);
@@ -255,6 +259,7 @@ fn roll_out(
         .find(|g| *g != Gate::Pass);
     state.progress = Some(progress);
     state.analysis = run;
+    state.golden = golden;
     match verdict {
         Some(Gate::Pass) => unreachable!("found only gates that did not pass"),
         Some(Gate::Hold(step)) => d.step = step,
@@ -362,6 +367,7 @@ fn fail(
 ) {
     let event = match why {
         reason::ABORTED | reason::ANALYSIS_FAILED | reason::ANALYSIS_INCONCLUSIVE => why,
+        _ if golden::failure(why).is_some() => why,
         _ => reason::ROLLOUT_FAILED,
     };
     d.warning(event, format!("{why}: {message}"));

@@ -93,6 +93,8 @@ pub struct RolloutState {
     pub rollback: Option<RollbackState>,
     /// The analysis run of the rollout in flight, or of the last one.
     pub analysis: Option<AnalysisRunStatus>,
+    /// The golden-set run of the rollout in flight, or of the last one.
+    pub golden: Option<crate::api::GoldenSetStatus>,
 }
 
 /// One query result that came back, for the metric at `slot` of the run of `stage` on
@@ -183,6 +185,8 @@ pub struct RolloutInput<'a> {
     /// Query results that came back since the last decision.
     pub results: &'a [AnalysisResult],
     pub now: Timestamp,
+    /// Golden-set results that came back since the last decision.
+    pub golden: &'a [super::GoldenResult],
 }
 
 /// What to do with one colour's Deployment.
@@ -229,6 +233,8 @@ pub enum CutoverStep {
     Promoted { color: Color },
     /// The desired revision failed; the active colour (if any) keeps all traffic.
     Failed,
+    /// The golden set of `color` runs: start it if it is not out (see `rollout/golden.rs`).
+    GoldenSet { color: Color },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,7 +293,11 @@ impl Decision {
             CutoverStep::Failed
                 if has(reason::ROLLOUT_FAILED)
                     || has(reason::ANALYSIS_FAILED)
-                    || has(reason::ANALYSIS_INCONCLUSIVE) =>
+                    || has(reason::ANALYSIS_INCONCLUSIVE)
+                    || self
+                        .events
+                        .iter()
+                        .any(|e| super::golden::failure(e.reason).is_some()) =>
             {
                 Some("failed")
             }

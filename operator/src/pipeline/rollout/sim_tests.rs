@@ -194,6 +194,10 @@ struct Run {
     spec: RolloutSpec,
     /// Pods the pipeline runs.
     total: i32,
+    /// The recall@K a revision reaches on the golden set (`spec.goldenSet`).
+    recall: fn(&str) -> f64,
+    /// Golden-set results back in memory, taken by the next reconciliation; a crash loses them.
+    golden: Vec<GoldenResult>,
 }
 
 impl Run {
@@ -221,6 +225,8 @@ impl Run {
                 ..RolloutSpec::default()
             },
             total: 3,
+            recall: |_| 1.0,
+            golden: vec![],
         }
     }
 
@@ -259,6 +265,7 @@ impl Run {
             };
             let observed = self.cluster.observed();
             let results = std::mem::take(&mut self.results);
+            let golden = std::mem::take(&mut self.golden);
             let input = |probe| RolloutInput {
                 revision,
                 scaling: Scaling::Fixed(self.total),
@@ -270,6 +277,7 @@ impl Run {
                 analysis: self.analysis.as_ref(),
                 results: &results,
                 now: self.now,
+                golden: &golden,
             };
             let mut d = decide(input(None));
             assert_eq!(d, decide(input(None)), "decide is deterministic");
@@ -282,7 +290,7 @@ impl Run {
                 d = decide(input(Some(outcome)));
             }
             let changed = self.reconcile(&read, &d, revision, fault, step);
-            let measured = self.measure(&d, fault);
+            let measured = self.measure(&d, fault) | self.run_golden(&d, fault);
             let pending = requests::pending(&self.stored.annotations, &self.stored.handled);
             let settled = d.step == CutoverStep::Failed
                 || (d.step == CutoverStep::Steady
@@ -446,4 +454,5 @@ fn only<const N: usize>(colors: [Color; N]) -> Vec<Live> {
 
 mod analysis;
 mod canary;
+mod golden;
 mod scenarios;

@@ -14,11 +14,7 @@ impl Run {
     /// here), their results waiting for the next one; a crash loses what was in memory. Whether
     /// a result came back (it wakes the pipeline).
     pub(super) fn measure(&mut self, d: &Decision, fault: Option<Fault>) -> bool {
-        let crashed = matches!(
-            fault,
-            Some(Fault::AfterStatus | Fault::AfterDeployments | Fault::AfterService)
-        );
-        if crashed {
+        if crashed(fault) {
             self.results.clear();
             return false;
         }
@@ -44,6 +40,14 @@ impl Run {
         }
         true
     }
+}
+
+/// Whether `fault` crashes the operator, losing what it held in memory.
+pub(super) fn crashed(fault: Option<Fault>) -> bool {
+    matches!(
+        fault,
+        Some(Fault::AfterStatus | Fault::AfterDeployments | Fault::AfterService)
+    )
 }
 
 const PRE: AnalysisStage = AnalysisStage::PrePromotion;
@@ -82,7 +86,7 @@ fn roll_out_r2(
     run
 }
 
-fn faults() -> impl Iterator<Item = Option<(Fault, usize)>> {
+pub(super) fn faults() -> impl Iterator<Item = Option<(Fault, usize)>> {
     let each = FAULTS
         .into_iter()
         .flat_map(|f| [3, 5].map(|every| Some((f, every))));

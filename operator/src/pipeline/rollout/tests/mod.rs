@@ -22,6 +22,7 @@ fn spec() -> RolloutSpec {
         progress_deadline_seconds: 300,
         scale_down_delay_seconds: 30,
         analysis: None,
+        golden_set: None,
         strategy: Default::default(),
         canary: None,
     }
@@ -105,6 +106,7 @@ struct Case {
     analysis: Option<crate::analysis::CompiledAnalysis>,
     results: Vec<AnalysisResult>,
     now: Timestamp,
+    golden: Vec<GoldenResult>,
 }
 
 impl Case {
@@ -124,6 +126,7 @@ impl Case {
             analysis: None,
             results: vec![],
             now: t(10),
+            golden: vec![],
         }
     }
 
@@ -145,6 +148,7 @@ impl Case {
             analysis: self.analysis.as_ref(),
             results: &self.results,
             now: self.now,
+            golden: &self.golden,
         })
     }
 }
@@ -158,5 +162,6 @@ mod canary;
 mod cutover;
 mod failures;
 mod first_deploy;
+pub(super) mod golden;
 mod operations;
 mod scaling;
