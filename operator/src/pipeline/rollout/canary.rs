@@ -80,16 +80,12 @@ fn first_weight(spec: &CanarySpec) -> i32 {
         .unwrap_or(1)
 }
 
-/// How many pods the new colour runs now: its step's share, or `total` once every step passed
-/// (and for a blue-green rollout).
+/// How many pods the new colour runs now: the share of the weight recorded (`total` at 100 %,
+/// which the end of the steps records before it adds the pods, and for a blue-green rollout).
 pub fn target_replicas(input: &RolloutInput<'_>, at: Option<&CanaryProgress>, total: i32) -> i32 {
     let Some(spec) = input.spec.canary() else {
         return total;
     };
-    let step = at.map_or(0, |p| p.step);
-    if usize::try_from(step).is_ok_and(|s| s >= spec.steps.len()) {
-        return total;
-    }
     let weight = at.map_or(0, |p| p.weight);
     let weight = if weight > 0 {
         weight

@@ -18,7 +18,9 @@ impl Run {
             self.results.clear();
             return false;
         }
-        let (CutoverStep::Analysing { due, .. }, Some(run)) = (d.step, &d.state.analysis) else {
+        // What the reconciliation measures: the due metrics of the run in status, whatever step
+        // shows (a canary's background analysis measures while a pause shows).
+        let (due, Some(run)) = (d.due, &d.state.analysis) else {
             return false;
         };
         if !self.recorded || due.is_empty() {
@@ -54,7 +56,7 @@ const PRE: AnalysisStage = AnalysisStage::PrePromotion;
 const POST: AnalysisStage = AnalysisStage::PostPromotion;
 
 /// `errors`: error ratio at most 0.05, measured twice 30 s apart, in `stage`.
-fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
+pub(super) fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
     let stage = match stage {
         PRE => "prePromotion",
         POST => "postPromotion",
@@ -93,7 +95,7 @@ pub(super) fn faults() -> impl Iterator<Item = Option<(Fault, usize)>> {
     std::iter::once(None).chain(each)
 }
 
-fn bad_r2(revision: &str) -> f64 {
+pub(super) fn bad_r2(revision: &str) -> f64 {
     if revision == "r2" { 0.5 } else { 0.0 }
 }
 

@@ -3,8 +3,9 @@
 //! the simulator checks that each colour the Service selects has a ready pod and that the new
 //! colour's share of the ready pods never exceeds the share its recorded weight plans.
 
+use super::analysis::{analysis, bad_r2, faults};
 use super::*;
-use crate::api::{CanarySpec, RolloutStrategy};
+use crate::api::{AnalysisStage, CanarySpec, RolloutStrategy};
 
 /// 4 pods: 25 % → 10 s → 50 % → until promoted → 75 %, then 100 %.
 fn canary_run() -> Run {
@@ -109,4 +110,54 @@ fn an_unhealthy_canary_never_splits() {
     assert_eq!(d.step, CutoverStep::Failed);
     assert_eq!(run.switches, only([Blue]));
     assert_eq!(replicas(&run, Blue), (4, 4));
+}
+
+/// 4 pods: 25 %, the canary stage's error ratio (inline as a step, or in the background from the
+/// pause on), 50 %, where r2's error ratio is `errors`.
+fn analysed_canary(errors: fn(&str) -> f64, background: bool) -> Run {
+    let mut run = canary_run();
+    let steps = if background {
+        "steps: [{setWeight: 25}, {pause: {durationSeconds: 40}}, {setWeight: 50}]\n\
+         analysis: {startingStep: 1}"
+    } else {
+        "steps: [{setWeight: 25}, {analysis: {}}, {setWeight: 50}]"
+    };
+    run.spec.canary = Some(serde_yaml::from_str::<CanarySpec>(steps).unwrap());
+    run.analysis = Some(analysis(AnalysisStage::Canary));
+    run.metric = errors;
+    run
+}
+
+#[test]
+fn an_analysed_canary_promotes_when_it_passes_and_goes_back_when_it_fails_whatever_fails() {
+    for background in [false, true] {
+        for fault in faults() {
+            let faulty =
+                move |n: usize| fault.and_then(|(f, every)| n.is_multiple_of(every).then_some(f));
+            let case = format!("background {background}, {fault:?}");
+            let mut run = analysed_canary(|_| 0.01, background);
+            run.converge_with("r1", |_| true, faulty, |_| false);
+            run.converge_with("r2", |_| true, faulty, |_| false);
+            assert_eq!(
+                run.stored.state.active,
+                Some((Green, "r2".into())),
+                "{case}"
+            );
+            let passed = [Live::Only(Blue), Live::Both, Live::Only(Green)];
+            assert_eq!(run.switches, passed, "{case}");
+
+            let mut run = analysed_canary(bad_r2, background);
+            run.converge_with("r1", |_| true, faulty, |_| false);
+            run.converge_with("r2", |_| true, faulty, |_| false);
+            let failure = run.stored.state.failure.as_ref().map(|f| f.reason.as_str());
+            assert_eq!(failure, Some(reason::ANALYSIS_FAILED), "{case}");
+            assert_eq!(run.cluster.service, Some(Live::Only(Blue)), "{case}");
+            assert_eq!(replicas(&run, Blue).0, 4, "{case}: every pod back");
+            let back = [Live::Only(Blue), Live::Both, Live::Only(Blue)];
+            assert_eq!(
+                run.switches, back,
+                "{case}: the split ended, never all on green"
+            );
+        }
+    }
 }
