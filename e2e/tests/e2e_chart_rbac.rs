@@ -309,9 +309,12 @@ async fn the_operator_runs_under_the_charts_rbac_without_a_forbidden_request() -
                 // A watch is logged when it ends, and the operator's are still open.
                 // namespaces get: only a RagIndex deletion that cannot reach its Qdrant server
                 // asks whether its namespace is terminating (e2e_index_tenants.rs covers it).
+                // httproutes: only a canary on an HTTPRoute reads and weighs one
+                // (e2e_canary_route.rs covers it).
                 let skip = verb == "watch"
                     || (resource == "leases" && !elects)
-                    || (resource == "namespaces" && verb == "get");
+                    || (resource == "namespaces" && verb == "get")
+                    || resource == "httproutes";
                 if !skip && !used(verb, resource, sub) {
                     unused.push(format!(
                         "{verb} {resource}{}",

@@ -142,12 +142,11 @@ impl Writer<'_> {
         // The selector is compared whole: a split ending (or starting) removes (or adds back)
         // the colour key, which a comparison of the fields we set would not always see.
         let moved = observed.filter(|o| selector(o) != selector(live));
-        if moved.is_some() {
+        if let Some(o) = moved {
+            let field = apply::needs_apply(live, o).unwrap_or_else(|| ".spec.selector".into());
             self.apply(live, None).await?;
             if let Some(change) = self.changes.last_mut() {
-                change.applied = Applied::Updated {
-                    field: ".spec.selector".into(),
-                };
+                change.applied = Applied::Updated { field };
             }
         } else {
             self.apply(live, observed).await?;
