@@ -14,6 +14,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use rag_operator::api::{Color, Phase, RagIndex, RagPipeline};
 use serde_json::{Value, json};
 
+pub mod crash;
 mod events;
 pub mod index;
 pub mod model;
