@@ -28,7 +28,7 @@ use super::{
     Context, golden_runs, monitoring_status, resync_after, route, status, uncached, writes,
 };
 use crate::analysis::CompiledAnalysis;
-use crate::api::{RagPipeline, RagPipelineStatus};
+use crate::api::{HandledRequests, RagPipeline, RagPipelineStatus};
 use crate::apply::Applied;
 use crate::context::Note;
 use crate::crash;
@@ -48,27 +48,15 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     }
     ctx.stores.ready().await;
     let now = Timestamp::now();
-    let v = match validate::dereference(&ctx.stores, p) {
-        Ok(v) => v,
+    let Prepared {
+        v,
+        analysis,
+        golden_set,
+    } = match prepare(p, ctx).await? {
+        Ok(prepared) => prepared,
         Err(user) => return user_error(p, ctx, &user, now).await,
     };
     let analyses = &ctx.analyses;
-    analyses.prune(|ns, name| {
-        crate::watch::get(&ctx.stores.pipelines, ns, name)
-            .is_some_and(|p| p.spec.rollout.analysis.is_some())
-    });
-    let analysis = match validate::analysis(analyses.compiled(p), analyses.default_address()) {
-        Ok(a) => a,
-        Err(user) => return user_error(p, ctx, &user, now).await,
-    };
-    ctx.goldens.prune(|ns, name| {
-        crate::watch::get(&ctx.stores.pipelines, ns, name)
-            .is_some_and(|p| p.spec.rollout.golden_set.is_some())
-    });
-    let golden_set = match golden_runs::load(ctx, p).await? {
-        Ok(s) => s,
-        Err(user) => return user_error(p, ctx, &user, now).await,
-    };
     let ns = v.namespace();
     let name = v.name();
     let rendered = Rendered::new(&v);
@@ -111,21 +99,7 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
 
     // The intent first: the status recording this decision and the requests it acted on.
     let handled = rollout::requests::handled_after(p.annotations(), &handled, decision.consumed);
-    let serving = status::Serving {
-        ready_replicas: decision
-            .active_service
-            .and_then(|c| observed.observed().get(c).map(|o| o.ready_endpoints))
-            .unwrap_or(0),
-        endpoint: format!("http://{name}.{ns}.svc:{}", build::SERVICE_PORT),
-    };
-    let generation = p.meta().generation;
-    let mut status =
-        status::after_decision(p.status.as_ref(), &decision, &serving, generation, now);
-    status.handled_requests = Some(handled.clone()).filter(|h| *h != Default::default());
-    let held = monitoring.held(&ns, &name);
-    let condition =
-        monitoring_status::condition(p.spec.monitoring.as_ref(), crds, &held, monitoring.recheck);
-    status.conditions = monitoring_status::merge(&status.conditions, condition, generation, now);
+    let status = next_status(p, ctx, &decision, &observed, (&handled, crds), now);
     let confirm = irreversible(&decision, &observed);
     let written = writes::status(p, ctx, &status, confirm).await?;
     // Recorded: now the metrics it says are due are measured, in the background.
@@ -154,6 +128,68 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     }
     let resync = resync_after(ctx.settings.resync, &uid);
     Ok(Action::requeue(decision.requeue_after.unwrap_or(resync)))
+}
+
+/// The status after `decision`, with the requests it acted on (`handled`) and the monitoring
+/// condition (with `crds`, the discovery state the children were built with).
+fn next_status(
+    p: &RagPipeline,
+    ctx: &Context,
+    decision: &Decision,
+    observed: &Snapshot,
+    (handled, crds): (&HandledRequests, discovery::Crds),
+    now: Timestamp,
+) -> RagPipelineStatus {
+    let (ns, name) = (p.namespace().unwrap_or_default(), p.name_any());
+    let serving = status::Serving {
+        ready_replicas: decision
+            .active_service
+            .and_then(|c| observed.observed().get(c).map(|o| o.ready_endpoints))
+            .unwrap_or(0),
+        endpoint: format!("http://{name}.{ns}.svc:{}", build::SERVICE_PORT),
+    };
+    let generation = p.meta().generation;
+    let mut status = status::after_decision(p.status.as_ref(), decision, &serving, generation, now);
+    status.handled_requests = Some(handled.clone()).filter(|h| *h != Default::default());
+    let monitoring = &ctx.stores.monitoring;
+    let held = monitoring.held(&ns, &name);
+    let condition =
+        monitoring_status::condition(p.spec.monitoring.as_ref(), crds, &held, monitoring.recheck);
+    status.conditions = monitoring_status::merge(&status.conditions, condition, generation, now);
+    status
+}
+
+/// What a reconciliation works from besides the pipeline and the caches.
+struct Prepared {
+    v: super::build::Validated,
+    analysis: Option<std::sync::Arc<CompiledAnalysis>>,
+    golden_set: Option<std::sync::Arc<crate::analysis::golden::GoldenSet>>,
+}
+
+/// The spec dereferenced, its analysis compiled and its golden set read: a user error when the
+/// spec cannot be served. Also forgets the analyses and golden sets of pipelines gone since.
+async fn prepare(p: &RagPipeline, ctx: &Context) -> Result<Result<Prepared, UserError>, Error> {
+    let v = match validate::dereference(&ctx.stores, p) {
+        Ok(v) => v,
+        Err(user) => return Ok(Err(user)),
+    };
+    let pipelines = &ctx.stores.pipelines;
+    let analyses = &ctx.analyses;
+    analyses.prune(|ns, name| {
+        crate::watch::get(pipelines, ns, name).is_some_and(|p| p.spec.rollout.analysis.is_some())
+    });
+    let analysis = match validate::analysis(analyses.compiled(p), analyses.default_address()) {
+        Ok(a) => a,
+        Err(user) => return Ok(Err(user)),
+    };
+    ctx.goldens.prune(|ns, name| {
+        crate::watch::get(pipelines, ns, name).is_some_and(|p| p.spec.rollout.golden_set.is_some())
+    });
+    Ok(golden_runs::load(ctx, p).await?.map(|golden_set| Prepared {
+        v,
+        analysis,
+        golden_set,
+    }))
 }
 
 /// Whether applying `decision` would move the live Service or take pods from a running colour
