@@ -377,54 +377,6 @@ impl Run {
         changed
     }
 
-    /// The live Service follows the guarded decision; whether it moved.
-    fn move_traffic(&mut self, d: &Decision, step: usize) -> bool {
-        let live = live_color(d.live(), self.cluster.service, &self.cluster.observed());
-        if live == self.cluster.service {
-            return false;
-        }
-        self.cluster.service = live;
-        self.switches.extend(live);
-        self.check_traffic(step);
-        true
-    }
-
-    /// Every colour the Service selects has a ready pod, and a canary's share of the ready pods
-    /// never exceeds the share its recorded weight plans.
-    fn check_traffic(&mut self, step: usize) {
-        let observed = self.cluster.observed();
-        let Some(live) = self.cluster.service else {
-            return;
-        };
-        assert!(
-            live.serves(&observed),
-            "step {step}: the Service selects {live:?}, without a ready pod in each colour"
-        );
-        let (Live::Both, Some((target, _))) = (live, &self.stored.state.target) else {
-            return;
-        };
-        let weight = self
-            .stored
-            .state
-            .progress
-            .as_ref()
-            .and_then(|p| p.canary.as_ref());
-        let weight = weight.map_or(0, |c| c.weight);
-        let plan = super::canary::split(weight, self.total, Scaling::Fixed(self.total), false);
-        let (new, all) = (
-            self.cluster.ready(*target),
-            self.cluster.ready(target.other()),
-        );
-        let all = all + new;
-        let planned = plan
-            .old
-            .map_or(1.0, |old| f64::from(plan.new) / f64::from(plan.new + old));
-        assert!(
-            f64::from(new) / f64::from(all) <= planned,
-            "step {step}: {target} has {new} of {all} ready pods at weight {weight}"
-        );
-    }
-
     /// When the pipeline is reconciled next: at the first of a watch event (`event`: a write just
     /// made, or a failed reconciliation's retry), pods becoming ready, or the requeue.
     fn next_wake(&mut self, d: &Decision, event: bool, step: usize) -> Timestamp {
@@ -456,3 +408,4 @@ mod analysis;
 mod canary;
 mod golden;
 mod scenarios;
+mod traffic;
