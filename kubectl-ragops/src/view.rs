@@ -34,6 +34,8 @@ pub fn pipeline_tree(p: &RagPipeline, s: &Snapshot, now: Timestamp) -> Node {
         .collect();
     let analysis = p.status.as_ref().and_then(|st| st.analysis.as_ref());
     children.extend(crate::analysis::analysis_node(analysis, now));
+    let golden = p.status.as_ref().and_then(|st| st.golden_set.as_ref());
+    children.extend(crate::analysis::golden_node(golden, now));
     children.push(index_node(p, &ns, s));
     children.push(events_node(&ns, &name, s, now));
     Node::new(headline(p), children)

@@ -88,10 +88,17 @@ impl GoldenRuns {
         }
     }
 
-    /// Forgets the sets and runs of pipelines that are gone or no longer have a golden set.
+    /// Forgets the sets, runs and score gauges of pipelines that are gone or no longer have a
+    /// golden set.
     pub fn prune(&self, wants: impl Fn(&str, &str) -> bool) {
         let mut sets = self.sets.lock().expect("never poisoned");
-        sets.retain(|(ns, name), _| wants(ns, name));
+        sets.retain(|(ns, name), _| {
+            let kept = wants(ns, name);
+            if !kept {
+                forget_scores(&self.metrics, ns, name);
+            }
+            kept
+        });
         drop(sets);
         let mut runs = self.runs.lock().expect("never poisoned");
         runs.retain(|k, _| wants(&k.namespace, &k.pipeline));
@@ -185,6 +192,16 @@ fn http_client() -> reqwest::Client {
 }
 
 /// recall@K and MRR per pipeline and colour, as operator metrics.
+/// Removes the score gauges of `namespace/pipeline`.
+fn forget_scores(metrics: &Metrics, namespace: &str, pipeline: &str) {
+    for color in Color::ALL {
+        let labels = [namespace, pipeline, color.as_str()];
+        // An error only says the series was never set.
+        let _ = metrics.golden_recall.remove_label_values(&labels);
+        let _ = metrics.golden_mrr.remove_label_values(&labels);
+    }
+}
+
 fn report(metrics: &Metrics, job: &Job, scores: &GoldenScores) {
     let colours = std::iter::once((job.target.0, &scores.target))
         .chain(job.active.as_ref().map(|a| a.0).zip(scores.active.as_ref()));

@@ -168,4 +168,8 @@ fn scores_are_operator_metrics_per_pipeline_and_colour() {
     ] {
         assert!(text.contains(line), "{line} in {text}");
     }
+    // The pipeline gone (pruned): its series go with it.
+    forget_scores(&metrics, "ns", "p");
+    let text = metrics.render();
+    assert!(!text.contains(r#"pipeline="p""#), "{text}");
 }
