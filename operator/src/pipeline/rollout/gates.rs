@@ -58,7 +58,8 @@ pub enum Gate {
 
 /// In order: a deadline, the new colour up, verified by probes and smoke queries, answering,
 /// clearing its golden set, passing its pre-promotion analysis, through its canary steps, and
-/// (when asked for) promoted by hand. A manual promotion never skips the analysis: it comes first.
+/// (when asked for) promoted by hand. A manual promotion never skips the analysis: it comes first
+/// (only `ragops.io/force-promote` ends a running one, see `analysis`).
 pub const GATES: [fn(&mut Rollout<'_, '_>) -> Gate; 8] = [
     deadline,
     available,
