@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use common::World;
 use common::model::model_server;
 use common::query::{pod_of, query};
 use e2e::monitoring::{MonitoringBed, monitoring_resource};
-use e2e::{spec_runtime, wait_for};
+use e2e::wait_for;
 use kube::api::{Api, DynamicObject};
 use rag_operator::api::{Color, Phase};
 use rag_operator::monitoring::dashboards;
@@ -45,20 +45,7 @@ fn monitored_spec(model: SocketAddr) -> Value {
 #[ignore = "needs pod IPs that EndpointSlices accept: `make e2e-monitoring` runs it"]
 async fn a_monitored_pipeline_is_scraped_alerts_on_a_fault_and_its_dashboards_evaluate()
 -> Result<()> {
-    let world = World::with_options(
-        "monitored",
-        spec_runtime(None),
-        &["--monitoring-recheck-seconds", "1"],
-    )
-    .await?;
-    if world
-        .cluster
-        .pod_cidrs
-        .iter()
-        .any(|c| c.starts_with("127."))
-    {
-        bail!("loopback pod CIDRs: run `make e2e-monitoring`");
-    }
+    let world = World::monitored("monitored").await?;
     let ns = world.ns.name().to_string();
     let bed = MonitoringBed::start(&world.cluster, &ns).await?;
     let failing = Arc::new(AtomicBool::new(false));

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use common::model::{fixed_model_server, llm};
 use common::query::{query, ready_pod};
 use common::{TrafficGuard, World, merge};
 use e2e::monitoring::MonitoringBed;
-use e2e::{spec_runtime, wait_for};
+use e2e::wait_for;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use rag_operator::api::{AnalysisPhase, Color, Phase};
@@ -47,20 +47,7 @@ fn ask_green(world: &World, stop: Arc<AtomicBool>, failed: Arc<AtomicUsize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pod IPs that EndpointSlices accept: `make e2e-monitoring` runs it"]
 async fn a_revision_whose_answers_fail_is_stopped_by_pre_promotion_error_ratio() -> Result<()> {
-    let world = World::with_options(
-        "analysed",
-        spec_runtime(None),
-        &["--monitoring-recheck-seconds", "1"],
-    )
-    .await?;
-    if world
-        .cluster
-        .pod_cidrs
-        .iter()
-        .any(|c| c.starts_with("127."))
-    {
-        bail!("loopback pod CIDRs: run `make e2e-monitoring`");
-    }
+    let world = World::monitored("analysed").await?;
     let bed = MonitoringBed::start(&world.cluster, world.ns.name()).await?;
     let (good, bad) = (
         fixed_model_server(false).await?,

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use common::World;
 use e2e::monitoring::{MonitoringBed, apply_monitoring_object};
 use e2e::spec_runtime;
@@ -30,13 +30,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 async fn prometheus_scrapes_real_runtimes_and_evaluates_rules_from_hand_written_objects()
 -> Result<()> {
     let world = World::with_pods("monbed", spec_runtime(None)).await?;
-    let cidrs = &world.cluster.pod_cidrs;
-    if cidrs.iter().any(|c| c.starts_with("127.")) {
-        bail!(
-            "pod CIDRs {cidrs:?} are loopback: EndpointSlices refuse those addresses, so no \
-             ServiceMonitor target can exist; run `make e2e-monitoring`"
-        );
-    }
+    world.require_routed_pod_ips()?;
     let ns = world.ns.name().to_string();
     world.create_pipeline(PIPELINE, json!({})).await?;
     world.wait_healthy_on(PIPELINE, Color::Blue).await?;

@@ -22,12 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use common::model::{fixed_model_server, llm, model_server};
 use common::query::query;
 use common::{TrafficGuard, World, is_ready, merge};
 use e2e::monitoring::MonitoringBed;
-use e2e::{spec_runtime, wait_for};
+use e2e::wait_for;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use kube::api::ListParams;
@@ -165,20 +165,7 @@ async fn first_failing_scrape(bed: &MonitoringBed, ns: &str) -> Result<f64> {
 #[ignore = "needs pod IPs that EndpointSlices accept: `make e2e-monitoring` runs it"]
 async fn a_revision_that_fails_after_the_switch_is_rolled_back_by_post_promotion_error_ratio()
 -> Result<()> {
-    let world = World::with_options(
-        "postrb",
-        spec_runtime(None),
-        &["--monitoring-recheck-seconds", "1"],
-    )
-    .await?;
-    if world
-        .cluster
-        .pod_cidrs
-        .iter()
-        .any(|c| c.starts_with("127."))
-    {
-        bail!("loopback pod CIDRs: run `make e2e-monitoring`");
-    }
+    let world = World::monitored("postrb").await?;
     let bed = MonitoringBed::start(&world.cluster, world.ns.name()).await?;
     let flipped = Arc::new(AtomicBool::new(false));
     let good = fixed_model_server(false).await?;

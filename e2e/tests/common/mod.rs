@@ -93,6 +93,28 @@ impl World {
         Ok(world)
     }
 
+    /// A world for the monitoring bed: real runtimes on pod IPs a ServiceMonitor can target, and an
+    /// operator that rechecks for the monitoring CRDs every second.
+    pub async fn monitored(prefix: &str) -> Result<Self> {
+        let pods = e2e::spec_runtime(None);
+        let world =
+            Self::with_options(prefix, pods, &["--monitoring-recheck-seconds", "1"]).await?;
+        world.require_routed_pod_ips()?;
+        Ok(world)
+    }
+
+    /// Fails unless the pods have addresses EndpointSlices accept (not loopback ones): only then
+    /// can a ServiceMonitor target exist. `make e2e-monitoring` provides them.
+    pub fn require_routed_pod_ips(&self) -> Result<()> {
+        let cidrs = &self.cluster.pod_cidrs;
+        anyhow::ensure!(
+            !cidrs.iter().any(|c| c.starts_with("127.")),
+            "pod CIDRs {cidrs:?} are loopback: EndpointSlices refuse those addresses, so no \
+             ServiceMonitor target can exist; run `make e2e-monitoring`"
+        );
+        Ok(())
+    }
+
     /// Like [`World::with_options`], with the operator started by `start` (cluster, namespace):
     /// another identity or kubeconfig, say.
     pub async fn with_operator(
