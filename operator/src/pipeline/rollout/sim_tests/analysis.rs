@@ -6,8 +6,7 @@
 //! status write fails, and no analysis could ever finish.
 
 use super::*;
-use crate::analysis::{CompiledAnalysis, compile};
-use crate::api::{AnalysisPhase, AnalysisSpec, AnalysisStage, RollbackState};
+use crate::api::{AnalysisPhase, AnalysisStage, RollbackState};
 
 impl Run {
     /// After a reconciliation: the due metrics of a recorded decision are queried (at once,
@@ -55,21 +54,7 @@ pub(super) fn crashed(fault: Option<Fault>) -> bool {
 const PRE: AnalysisStage = AnalysisStage::PrePromotion;
 const POST: AnalysisStage = AnalysisStage::PostPromotion;
 
-/// `errors`: error ratio at most 0.05, measured twice 30 s apart, in `stage`.
-pub(super) fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
-    let stage = match stage {
-        PRE => "prePromotion",
-        POST => "postPromotion",
-        AnalysisStage::Canary => "canary",
-    };
-    let yaml = format!(
-        "prometheus: {{address: 'http://prometheus:9090'}}\n\
-         metrics: [{{name: errors, builtin: errorRatio, threshold: 0.05, count: 2, intervalSeconds: 30}}]\n\
-         {stage}: {{metrics: [errors]}}"
-    );
-    let spec: AnalysisSpec = serde_yaml::from_str(&yaml).unwrap();
-    compile(&spec).unwrap()
-}
+pub(super) use super::super::tests::analysis::analysis;
 
 /// r1, then r2 with `stage` analysis, where r2's error ratio is `r2_errors`; `fault` strikes
 /// every `every`-th reconciliation.

@@ -10,13 +10,11 @@ use crate::api::{AnalysisPhase, AnalysisSpec, AnalysisStage, RollbackState};
 const PRE: AnalysisStage = AnalysisStage::PrePromotion;
 const POST: AnalysisStage = AnalysisStage::PostPromotion;
 
-/// One builtin metric, `errors` (error ratio at most 0.05), measured twice 30 s apart, in `stage`.
-pub(super) fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
-    let stage = match stage {
-        PRE => "prePromotion",
-        POST => "postPromotion",
-        AnalysisStage::Canary => "canary",
-    };
+/// One builtin metric, `errors` (error ratio at most 0.05), measured twice 30 s apart, in `stage`
+/// (also the simulator's).
+pub(in crate::pipeline::rollout) fn analysis(stage: AnalysisStage) -> CompiledAnalysis {
+    let stage = serde_json::to_value(stage).unwrap();
+    let stage = stage.as_str().unwrap();
     let spec: AnalysisSpec = serde_yaml::from_str(&format!(
         r#"
 prometheus: {{address: "http://prometheus:9090"}}
@@ -52,12 +50,11 @@ pub(super) fn result(
     }
 }
 
-/// r2 on green verified beside r1 on blue, its pre-promotion run started at 5 with `taken`
-/// successful measurements.
-fn analysing(taken: &[i64]) -> Case {
-    let compiled = analysis(PRE);
-    let mut state = rolling(Some("r1"), Green, "r2", progress(0, 2, 0, true));
-    let mut run = compiled.start(PRE, "r2", Green, t(5));
+/// r2 on green beside r1 on blue (both up) in `state`, with a run of `stage` started at 5 with
+/// `taken` successful measurements.
+fn measuring(stage: AnalysisStage, mut state: RolloutState, taken: &[i64]) -> Case {
+    let compiled = analysis(stage);
+    let mut run = compiled.start(stage, "r2", Green, t(5));
     for at in taken {
         compiled.record(&mut run, 0, &value(0.01), t(*at));
     }
@@ -65,6 +62,13 @@ fn analysing(taken: &[i64]) -> Case {
     let mut case = Case::new("r2", state, observed(up("r1", 2), up("r2", 2)));
     case.analysis = Some(compiled);
     case
+}
+
+/// r2 on green verified beside r1 on blue, its pre-promotion run started at 5 with `taken`
+/// successful measurements.
+fn analysing(taken: &[i64]) -> Case {
+    let state = rolling(Some("r1"), Green, "r2", progress(0, 2, 0, true));
+    measuring(PRE, state, taken)
 }
 
 #[test]
@@ -241,17 +245,9 @@ fn abort_during_analysis_stops_the_run_and_blue_keeps_traffic() {
 
 /// r2 just promoted onto green over r1 on blue (still up), its post-promotion run started at 5.
 fn after_promotion(taken: &[i64]) -> Case {
-    let compiled = analysis(POST);
     let mut state = active(Green, "r2");
     state.previous = Some((Blue, "r1".into()));
-    let mut run = compiled.start(POST, "r2", Green, t(5));
-    for at in taken {
-        compiled.record(&mut run, 0, &value(0.01), t(*at));
-    }
-    state.analysis = Some(run);
-    let mut case = Case::new("r2", state, observed(up("r1", 2), up("r2", 2)));
-    case.analysis = Some(compiled);
-    case
+    measuring(POST, state, taken)
 }
 
 #[test]

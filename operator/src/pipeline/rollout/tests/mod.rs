@@ -157,7 +157,7 @@ fn reasons(d: &Decision) -> Vec<&'static str> {
     d.events.iter().map(|e| e.reason).collect()
 }
 
-mod analysis;
+pub(super) mod analysis;
 mod canary;
 mod cutover;
 mod failures;
