@@ -16,7 +16,6 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
@@ -28,7 +27,6 @@ use super::validate::UserError;
 use super::{Context, uncached};
 use crate::analysis::golden::{self, GoldenSet, Scores};
 use crate::api::{Color, GoldenSetPhase, RagPipeline};
-use crate::client::Call;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::watch::trim;
@@ -336,19 +334,7 @@ pub(super) async fn load(
     {
         return Ok(loaded.clone().map(Some));
     }
-    let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), &ns);
-    let call = Call {
-        verb: "get",
-        kind: "ConfigMap",
-        name: &r.name,
-    };
-    let content = ctx
-        .shared
-        .call(call, api.get(&r.name), |source| Error::Read {
-            what: format!("ConfigMap {}", r.name),
-            source,
-        })
-        .await?;
+    let content: ConfigMap = super::uncached::get(ctx, &ns, &r.name).await?;
     let text = content.data.as_ref().and_then(|d| d.get(&r.key));
     let loaded = match text {
         None => Err(invalid(

@@ -85,8 +85,8 @@ pub async fn reconcile(p: &RagPipeline, ctx: &Context) -> Result<Action, Error> 
     let crds = monitoring.crds();
     let served = crds == discovery::Crds::Present;
     let mut desired = Desired::build(&v, &rendered, &decision, &observed, sources, served);
-    let client = &ctx.shared.client;
-    desired.route = match route::for_decision(client, &v, &decision, &observed.observed()).await? {
+    let shared = &ctx.shared;
+    desired.route = match route::for_decision(shared, &v, &decision, &observed.observed()).await? {
         Ok(write) => write,
         Err(user) => return user_error(p, ctx, &user, now).await,
     };

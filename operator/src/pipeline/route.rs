@@ -15,6 +15,8 @@ use super::build::{self, Validated};
 use super::rollout::{Decision, Observed};
 use super::validate::UserError;
 use crate::api::Color;
+use crate::client::Call;
+use crate::context::Shared;
 use crate::error::Error;
 
 /// The field that names the route, for messages.
@@ -180,7 +182,7 @@ pub async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>,
 /// The write the route needs under `d`: none without a route, before anything serves, or when it
 /// already carries the weights; a user error when it is missing or sends to neither Service.
 pub async fn for_decision(
-    client: &kube::Client,
+    shared: &Shared,
     v: &Validated,
     d: &Decision,
     observed: &Observed,
@@ -188,11 +190,17 @@ pub async fn for_decision(
     let (Some(name), Some(want)) = (v.http_route(), wanted(d, observed)) else {
         return Ok(Ok(None));
     };
-    let api = Api::namespaced_with(client.clone(), &v.namespace(), &resource());
-    let route = read(&api, name).await.map_err(|source| Error::Read {
+    let api = Api::namespaced_with(shared.client.clone(), &v.namespace(), &resource());
+    let call = Call {
+        verb: "get",
+        kind: "HTTPRoute",
+        name,
+    };
+    let failed = |source| Error::Read {
         what: format!("HTTPRoute {name}"),
         source,
-    })?;
+    };
+    let route = shared.call(call, read(&api, name), failed).await?;
     let Some(route) = route else {
         let message = format!("HTTPRoute {name:?} not found in this namespace");
         return Ok(Err(UserError::HttpRoute { message }));

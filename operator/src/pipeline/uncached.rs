@@ -1,9 +1,13 @@
 //! The reads of a reconciliation that the caches cannot hold: a Secret value (never cached) and
 //! the content of a source ConfigMap copied into a snapshot. Each runs under the API timeout.
 
+use std::fmt::Debug;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::{NamespaceResourceScope, Resource};
 use kube::ResourceExt;
 use kube::api::Api;
+use serde::de::DeserializeOwned;
 
 use super::Context;
 use super::build::{self, Validated};
@@ -13,6 +17,26 @@ use crate::api::RagPipeline;
 use crate::client::Call;
 use crate::error::Error;
 use crate::watch::trim;
+
+/// Reads `name` of kind `K` in `namespace` from the API server, under the API timeout.
+pub(super) async fn get<K>(ctx: &Context, namespace: &str, name: &str) -> Result<K, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+    K: Clone + DeserializeOwned + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.shared.client.clone(), namespace);
+    let call = Call {
+        verb: "get",
+        kind: K::KIND,
+        name,
+    };
+    let read = |source| Error::Read {
+        what: format!("{} {name}", K::KIND),
+        source,
+    };
+    ctx.shared.call(call, api.get(name), read).await
+}
 
 /// A token the runtime accepts, when it requires one: the first line of the pipeline's API keys
 /// Secret. Read when needed, so the caches never hold a Secret value.
@@ -25,22 +49,8 @@ pub(super) async fn gate_token(p: &RagPipeline, ctx: &Context) -> Result<Option<
     else {
         return Ok(None);
     };
-    let api: Api<Secret> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &p.namespace().unwrap_or_default(),
-    );
-    let call = Call {
-        verb: "get",
-        kind: "Secret",
-        name: &r.name,
-    };
-    let secret = ctx
-        .shared
-        .call(call, api.get(&r.name), |source| Error::Read {
-            what: format!("Secret {}", r.name),
-            source,
-        })
-        .await?;
+    let ns = p.namespace().unwrap_or_default();
+    let secret: Secret = get(ctx, &ns, &r.name).await?;
     let value = secret.data.as_ref().and_then(|d| d.get(&r.key));
     let text = value.map(|v| String::from_utf8_lossy(&v.0).into_owned());
     Ok(text.and_then(|t| {
@@ -75,20 +85,7 @@ pub(super) async fn sources(
             // Mounted by an old Deployment and deleted by hand: its content is gone.
             continue;
         };
-        let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), &ns);
-        let call = Call {
-            verb: "get",
-            kind: "ConfigMap",
-            name: &source.name,
-        };
-        let request = api.get(&source.name);
-        let content = ctx
-            .shared
-            .call(call, request, |e| Error::Read {
-                what: format!("ConfigMap {}", source.name),
-                source: e,
-            })
-            .await?;
+        let content: ConfigMap = get(ctx, &ns, &source.name).await?;
         if trim::config_map_digest(&content) != source.digest {
             return Ok(None);
         }
