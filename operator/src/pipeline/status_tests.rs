@@ -30,6 +30,11 @@ fn condition<'a>(s: &'a RagPipelineStatus, type_: &str) -> (&'a str, &'a str) {
     (c.status.as_str(), c.reason.as_str())
 }
 
+fn message<'a>(s: &'a RagPipelineStatus, type_: &str) -> &'a str {
+    let c = s.conditions.iter().find(|c| c.type_ == type_).unwrap();
+    c.message.as_str()
+}
+
 fn serving(ready: i32) -> Serving {
     Serving {
         ready_replicas: ready,
@@ -167,12 +172,7 @@ fn user_errors_degrade_without_touching_the_rollout_bookkeeping() {
     let s = after_user_error(Some(&current), &err, Some(2), now());
     assert_eq!(s.phase, Some(Phase::Degraded));
     assert_eq!(condition(&s, DEGRADED), ("True", "IndexNotFound"));
-    let message = &s
-        .conditions
-        .iter()
-        .find(|c| c.type_ == DEGRADED)
-        .unwrap()
-        .message;
+    let message = message(&s, DEGRADED);
     assert!(message.starts_with("spec.indexRef.name"), "{message}");
     assert_eq!(
         (s.active_color, s.active_revision.as_deref()),
@@ -280,12 +280,7 @@ fn post_promotion_analysis_is_progressing_then_names_the_rollback() {
         condition(&s, DEGRADED),
         ("True", "PostPromotionAnalysisFailed")
     );
-    let message = &s
-        .conditions
-        .iter()
-        .find(|c| c.type_ == DEGRADED)
-        .unwrap()
-        .message;
+    let message = message(&s, DEGRADED);
     assert!(message.contains("result 0.9"), "{message}");
 }
 
