@@ -123,14 +123,38 @@ fn list_item<'a>(desired: &'a Value, keys: &str) -> Option<&'a Value> {
         .find(|item| keys.iter().all(|(k, v)| item.get(k) == Some(v)))
 }
 
+/// The first key that `observed` holds in a map the manager owns whole (an atomic map, such as
+/// a Service's `selector`: `fieldsV1` records it as one leaf) and `desired` does not: an apply
+/// replaces such a map, so a key it no longer sends is not "unset" (no `fieldsV1` entry names
+/// it) but part of a different value. [`first_difference`] covers the keys `desired` sets.
+pub fn first_atomic_extra(owned: &Value, desired: &Value, observed: &Value) -> Option<String> {
+    let Value::Object(fields) = owned else {
+        return None;
+    };
+    fields.iter().find_map(|(key, sub)| {
+        let name = key.strip_prefix("f:")?;
+        let (d, o) = (desired.get(name)?, observed.get(name)?);
+        match (sub.as_object().is_some_and(|m| m.is_empty()), d, o) {
+            (true, Value::Object(d), Value::Object(o)) => o
+                .keys()
+                .find(|k| !d.contains_key(*k))
+                .map(|k| format!(".{name}.{k}")),
+            (true, _, _) => None,
+            (false, _, _) => first_atomic_extra(sub, d, o).map(|rest| format!(".{name}{rest}")),
+        }
+    })
+}
+
 /// Why `observed` must be re-applied to become `desired`, as the path of the first differing
 /// field; none when it already is. `owned` is the `fieldsV1` of the operator's apply entry.
 pub fn drift(desired: &Value, observed: &Value, owned: Option<&Value>) -> Option<String> {
-    first_difference(desired, observed).or_else(|| {
-        owned
-            .and_then(|o| first_unset(o, desired))
-            .map(|p| format!("{p} (no longer set)"))
-    })
+    first_difference(desired, observed)
+        .or_else(|| owned.and_then(|o| first_atomic_extra(o, desired, observed)))
+        .or_else(|| {
+            owned
+                .and_then(|o| first_unset(o, desired))
+                .map(|p| format!("{p} (no longer set)"))
+        })
 }
 
 #[cfg(test)]
@@ -173,6 +197,31 @@ mod tests {
                 "{observed}"
             );
         }
+    }
+
+    #[test]
+    fn a_field_owned_whole_differs_by_an_entry_it_no_longer_has() {
+        // A Service selector is atomic: its owner holds it as one leaf.
+        let owned =
+            json!({"f:spec": {"f:selector": {}, "f:ports": {"k:{\"port\":80}": {".": {}}}}});
+        let desired = json!({"spec": {"selector": {"app": "docs"}, "ports": [{"port": 80}]}});
+        let wider = json!({"spec": {"selector": {"app": "docs", "color": "blue"}, "ports": [{"port": 80}]}});
+        assert_eq!(
+            first_difference(&desired, &wider),
+            None,
+            "a subset, key by key"
+        );
+        assert_eq!(
+            drift(&desired, &wider, Some(&owned)).as_deref(),
+            Some(".spec.selector.color")
+        );
+        assert_eq!(drift(&desired, &desired, Some(&owned)), None);
+        // A granular map owned key by key is left to first_unset.
+        let granular = json!({"f:spec": {"f:selector": {"f:app": {}, "f:color": {}}}});
+        assert_eq!(
+            drift(&desired, &wider, Some(&granular)).as_deref(),
+            Some(".spec.selector.color (no longer set)")
+        );
     }
 
     #[test]

@@ -138,19 +138,7 @@ impl Writer<'_> {
         observed: Option<&Service>,
     ) -> Result<(), Error> {
         let before = self.changes.len();
-        let selector = |s: &Service| s.spec.as_ref().and_then(|s| s.selector.clone());
-        // The selector is compared whole: a split ending (or starting) removes (or adds back)
-        // the colour key, which a comparison of the fields we set would not always see.
-        let moved = observed.filter(|o| selector(o) != selector(live));
-        if let Some(o) = moved {
-            let field = apply::needs_apply(live, o).unwrap_or_else(|| ".spec.selector".into());
-            self.apply(live, None).await?;
-            if let Some(change) = self.changes.last_mut() {
-                change.applied = Applied::Updated { field };
-            }
-        } else {
-            self.apply(live, observed).await?;
-        }
+        self.apply(live, observed).await?;
         if self.changes.len() > before {
             crash::point(crash::at::TRAFFIC_MOVED);
         }
